@@ -1,0 +1,29 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using M2SNet.Edge.Bench;
+
+var quick = new Option<bool>("--quick") { Description = "few iterations, for CI (well under a minute)" };
+var output = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var threads = new Option<int>("--threads") { Description = "intra-op threads", DefaultValueFactory = _ => 2 };
+
+var ort = new Command("ort", "ONNX Runtime session latency: ResNet-like network at 352x352 vs a no-op model.") { quick, output, threads };
+ort.SetAction(parse =>
+{
+    var report = OrtLatencyBenchmark.Run(parse.GetValue(quick), parse.GetValue(threads), p => Console.Error.Write($"\r  {p}   "));
+    Console.Error.WriteLine();
+    Console.WriteLine($"ONNX Runtime {report.OnnxRuntime} on {report.Provider}, {report.Threads} intra-op threads, {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores)");
+    Console.WriteLine($"{"variant",-34} {"median",9} {"p95",9} {"p99",9} {"min",9}");
+    foreach (var (name, s) in report.Variants)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-34} {s.Median,7:F3}ms {s.P95,7:F3}ms {s.P99,7:F3}ms {s.Min,7:F3}ms"));
+    }
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"model / no-op median ratio: {report.ModelToNoopRatio:F0}x (binding + dispatch overhead = {report.BindingOverheadShare:P2} of a model run)"));
+    var path = ReportWriter.Write(parse.GetValue(output), "ort-latency", report);
+    Console.WriteLine($"report: {path}");
+    return 0;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort };
+return root.Parse(args).Invoke();

@@ -1,0 +1,7 @@
+using System.CommandLine;
+using M2SNet.Edge.Cli;
+
+var root = new RootCommand("m2s: M2SNet.Edge training host and tools (train, evaluate, export, inspect models).");
+root.Subcommands.Add(OrtCheckCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,53 @@
+using M2SNet.Edge.Bench;
+
+namespace M2SNet.Edge.Bench.Tests;
+
+public sealed class QuickBenchmarkTests
+{
+    [Fact]
+    public void Ort_latency_quick_run_reports_every_variant_and_the_ratio()
+    {
+        var progress = new List<string>();
+
+        var report = OrtLatencyBenchmark.Run(quick: true, threads: 2, progress.Add);
+
+        Assert.Equal(
+            new[] { OrtLatencyBenchmark.Noop, OrtLatencyBenchmark.Model, OrtLatencyBenchmark.ModelAllocatingOutputs }.Order(),
+            report.Variants.Keys.Order());
+        Assert.All(report.Variants.Values, s => Assert.True(s.Count == 20 && s.Min > 0 && s.Min <= s.Median && s.Median <= s.P99 && s.P99 <= s.Max));
+        Assert.Equal(report.Variants[OrtLatencyBenchmark.Model].Median / report.Variants[OrtLatencyBenchmark.Noop].Median, report.ModelToNoopRatio, 1e-9);
+        Assert.NotEmpty(progress);
+    }
+
+    [Fact]
+    public void Report_is_written_as_json_with_the_machine_it_ran_on()
+    {
+        var dir = Directory.CreateTempSubdirectory("m2s-bench-");
+        try
+        {
+            var stats = LatencyStats.From([1.0, 2.0, 3.0, 4.0]);
+
+            var path = ReportWriter.Write(dir, "unit", new { machine = MachineInfo.Current(), stats });
+
+            var json = File.ReadAllText(path);
+            Assert.Contains("\"logical_cores\"", json);
+            Assert.Contains("\"median_ms\": 2", json);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(50, 5.0)]
+    [InlineData(95, 10.0)]
+    [InlineData(99, 10.0)]
+    [InlineData(10, 1.0)]
+    public void Percentiles_use_the_nearest_rank(double p, double expected)
+    {
+        double[] sorted = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+
+        Assert.Equal(expected, LatencyStats.Percentile(sorted, p));
+    }
+}
