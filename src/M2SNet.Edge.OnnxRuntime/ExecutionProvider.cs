@@ -57,15 +57,9 @@ public sealed record CudaExecutionProvider(int DeviceId = 0) : ExecutionProvider
     internal override unsafe void AppendTo(OrtEnvironment environment, nint sessionOptions)
     {
         var api = environment.Api;
-        using var options = new CudaProviderOptionsHandle();
-        nint native;
-        api.Check(api.CreateCudaProviderOptions(&native));
-        options.Adopt(native);
-        ProviderOptions.Update(api, native, api.UpdateCudaProviderOptions, new()
-        {
-            ["device_id"] = DeviceId.ToString(CultureInfo.InvariantCulture),
-        });
-        api.Check(api.SessionOptionsAppendExecutionProviderCudaV2(sessionOptions, native));
+        ProviderOptions.Append<CudaProviderOptionsHandle>(api, sessionOptions,
+            api.CreateCudaProviderOptions, api.UpdateCudaProviderOptions, api.SessionOptionsAppendExecutionProviderCudaV2,
+            new() { ["device_id"] = DeviceId.ToString(CultureInfo.InvariantCulture) });
     }
 }
 
@@ -79,11 +73,6 @@ public sealed record TensorRTExecutionProvider(int DeviceId = 0, bool Fp16 = fal
 
     internal override unsafe void AppendTo(OrtEnvironment environment, nint sessionOptions)
     {
-        var api = environment.Api;
-        using var options = new TensorRTProviderOptionsHandle();
-        nint native;
-        api.Check(api.CreateTensorRTProviderOptions(&native));
-        options.Adopt(native);
         var values = new Dictionary<string, string>
         {
             ["device_id"] = DeviceId.ToString(CultureInfo.InvariantCulture),
@@ -94,8 +83,9 @@ public sealed record TensorRTExecutionProvider(int DeviceId = 0, bool Fp16 = fal
             values["trt_engine_cache_enable"] = "1";
             values["trt_engine_cache_path"] = EngineCachePath;
         }
-        ProviderOptions.Update(api, native, api.UpdateTensorRTProviderOptions, values);
-        api.Check(api.SessionOptionsAppendExecutionProviderTensorRTV2(sessionOptions, native));
+        var api = environment.Api;
+        ProviderOptions.Append<TensorRTProviderOptionsHandle>(api, sessionOptions,
+            api.CreateTensorRTProviderOptions, api.UpdateTensorRTProviderOptions, api.SessionOptionsAppendExecutionProviderTensorRTV2, values);
     }
 }
 
@@ -123,14 +113,26 @@ public sealed record DirectMLExecutionProvider(int DeviceId = 0) : ExecutionProv
     }
 }
 
+/// <summary>The V2 provider-options protocol ORT uses for CUDA and TensorRT: create, set key/values, append, release.</summary>
 internal static unsafe class ProviderOptions
 {
-    public static void Update(
-        OrtApi api, nint options, delegate* unmanaged<nint, byte**, byte**, nuint, nint> update, Dictionary<string, string> values)
+    public static void Append<THandle>(
+        OrtApi api,
+        nint sessionOptions,
+        delegate* unmanaged<nint*, nint> create,
+        delegate* unmanaged<nint, byte**, byte**, nuint, nint> update,
+        delegate* unmanaged<nint, nint, nint> append,
+        Dictionary<string, string> values)
+        where THandle : OrtHandle, new()
     {
+        using var options = new THandle();
+        nint native;
+        api.Check(create(&native));
+        options.Adopt(native);
         using var strings = new Utf8Strings();
         var keys = strings.AddArray([.. values.Keys]);
         var vals = strings.AddArray([.. values.Values]);
-        api.Check(update(options, keys, vals, (nuint)values.Count));
+        api.Check(update(native, keys, vals, (nuint)values.Count));
+        api.Check(append(sessionOptions, native));
     }
 }

@@ -29,6 +29,7 @@ public sealed unsafe class InferenceSession : IDisposable
     private readonly nint[] _outputNamePtrs;
     private readonly Dictionary<string, int> _inputIndex;
     private readonly Dictionary<string, int> _outputIndex;
+    private volatile bool _disposed;
 
     public InferenceSession(string modelPath, SessionOptions? options = null)
         : this(modelPath, null, options)
@@ -134,47 +135,41 @@ public sealed unsafe class InferenceSession : IDisposable
     }
 
     /// <summary>A custom metadata entry of the model (ONNX metadata_props), or null.</summary>
-    public string? GetCustomMetadata(string key)
+    public string? GetCustomMetadata(string key) => WithModelMetadata((api, metadata) =>
     {
-        var api = _env.Api;
-        using var metadata = new ModelMetadataHandle();
-        nint native;
-        using (Lease())
-        {
-            api.Check(api.SessionGetModelMetadata(_handle.DangerousGetHandle(), &native));
-        }
-        metadata.Adopt(native);
         using var strings = new Utf8Strings();
         byte* value;
-        api.Check(api.ModelMetadataLookupCustomMetadataMap(native, api.DefaultAllocator, strings.Add(key), &value));
+        api.Check(api.ModelMetadataLookupCustomMetadataMap(metadata, api.DefaultAllocator, strings.Add(key), &value));
         return value == null ? null : api.TakeAllocatedString(value);
-    }
+    });
 
     /// <summary>The model's producer_name.</summary>
-    public string ProducerName
+    public string ProducerName => WithModelMetadata((api, metadata) =>
     {
-        get
-        {
-            var api = _env.Api;
-            using var metadata = new ModelMetadataHandle();
-            nint native;
-            using (Lease())
-            {
-                api.Check(api.SessionGetModelMetadata(_handle.DangerousGetHandle(), &native));
-            }
-            metadata.Adopt(native);
-            byte* value;
-            api.Check(api.ModelMetadataGetProducerName(native, api.DefaultAllocator, &value));
-            return api.TakeAllocatedString(value);
-        }
+        byte* value;
+        api.Check(api.ModelMetadataGetProducerName(metadata, api.DefaultAllocator, &value));
+        return api.TakeAllocatedString(value);
+    });
+
+    internal byte* InputName(string name)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return (byte*)_inputNamePtrs[IndexOf(_inputIndex, name, "input")];
     }
 
-    internal byte* InputName(string name) => (byte*)_inputNamePtrs[IndexOf(_inputIndex, name, "input")];
+    internal byte* OutputName(string name)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return (byte*)_outputNamePtrs[IndexOf(_outputIndex, name, "output")];
+    }
 
-    internal byte* OutputName(string name) => (byte*)_outputNamePtrs[IndexOf(_outputIndex, name, "output")];
+    /// <summary>The native session, kept alive until the returned owner releases it (IO bindings hold one).</summary>
+    internal SafeHandle NativeSession => _handle;
 
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         _handle?.Dispose();
         _nativeNames.Dispose();
     }
@@ -212,13 +207,30 @@ public sealed unsafe class InferenceSession : IDisposable
         }
     }
 
+    private T WithModelMetadata<T>(Func<OrtApi, nint, T> read)
+    {
+        var api = _env.Api;
+        using var metadata = new ModelMetadataHandle();
+        nint native;
+        using (Lease())
+        {
+            api.Check(api.SessionGetModelMetadata(_handle.DangerousGetHandle(), &native));
+        }
+        metadata.Adopt(native);
+        return read(api, native);
+    }
+
     private static int IndexOf(Dictionary<string, int> index, string name, string kind) =>
         index.TryGetValue(name, out var i)
             ? i
             : throw new ArgumentException($"the model has no {kind} named '{name}' (its {kind}s: {string.Join(", ", index.Keys)})");
 
     /// <summary>Keeps the native session alive for the duration of a call, even if Dispose races it.</summary>
-    private HandleLease Lease() => new(_handle);
+    private HandleLease Lease()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return new(_handle);
+    }
 
     private (SessionHandle, ExecutionProvider, IReadOnlyList<ProviderFailure>) CreateWithFirstWorkingProvider(
         string? modelPath, byte[]? model, SessionOptions options)

@@ -16,6 +16,9 @@ public sealed unsafe class OrtIoBinding : IDisposable
     {
         _session = session;
         _handle = handle;
+        // ORT's binding points into its session: keep the native session alive while the binding lives.
+        var added = false;
+        session.NativeSession.DangerousAddRef(ref added);
     }
 
     internal nint Handle => _handle.DangerousGetHandle();
@@ -36,5 +39,10 @@ public sealed unsafe class OrtIoBinding : IDisposable
 
     public void ClearBoundOutputs() => OrtEnvironment.Instance.Api.ClearBoundOutputs(Handle);
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        if (_handle.IsClosed) return;
+        _handle.Dispose();
+        _session.NativeSession.DangerousRelease();
+    }
 }

@@ -23,7 +23,14 @@ public sealed unsafe class OrtValue : IDisposable
         _pin = pin;
     }
 
-    internal nint Handle => _handle.DangerousGetHandle();
+    internal nint Handle
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+            return _handle.DangerousGetHandle();
+        }
+    }
 
     /// <summary>A tensor over the caller's array; the array must not be resized while the value lives.</summary>
     public static OrtValue CreateTensorValueFromMemory<T>(T[] data, ReadOnlySpan<long> shape) where T : unmanaged =>

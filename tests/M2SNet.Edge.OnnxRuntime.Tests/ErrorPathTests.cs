@@ -125,3 +125,45 @@ public sealed class ErrorPathTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new InferenceSession(TestModels.Affine(), options));
     }
 }
+
+public sealed class DisposalTests
+{
+    [Fact]
+    public void Running_a_disposed_session_is_ObjectDisposed_not_a_crash()
+    {
+        var session = new InferenceSession(TestModels.Affine());
+        using var input = OrtValue.CreateTensorValueFromMemory(new float[4], [1, 4]);
+        session.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => session.Run(null, ["x"], [input], ["y"]));
+    }
+
+    [Fact]
+    public void Passing_a_disposed_value_is_ObjectDisposed_not_a_crash()
+    {
+        using var session = new InferenceSession(TestModels.Affine());
+        var input = OrtValue.CreateTensorValueFromMemory(new float[4], [1, 4]);
+        input.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => session.Run(null, ["x"], [input], ["y"]));
+    }
+
+    [Fact]
+    public void Binding_keeps_working_until_disposed_even_after_its_session_is()
+    {
+        var session = new InferenceSession(TestModels.Affine());
+        var y = new float[4];
+        using var input = OrtValue.CreateTensorValueFromMemory(new float[] { 1, 1, 1, 1 }, [1, 4]);
+        using var output = OrtValue.CreateTensorValueFromMemory(y, [1, 4]);
+        var binding = session.CreateIoBinding();
+        binding.BindInput("x", input);
+        binding.BindOutput("y", output);
+
+        session.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => binding.BindInput("x", input));
+        Assert.Throws<ObjectDisposedException>(() => session.RunWithBinding(binding));
+        binding.Dispose();
+        binding.Dispose();
+    }
+}

@@ -24,6 +24,7 @@ public sealed class HandleLifetimeTests
         }
 
         for (var i = 0; i < 1000; i++) RunOnce(); // warm-up: arenas and JIT settle
+        SettleFinalizers();
         var liveBefore = OrtHandle.Live;
         var rssBefore = ResidentBytes();
 
@@ -38,6 +39,7 @@ public sealed class HandleLifetimeTests
     public void Sessions_bindings_and_options_release_everything_they_own()
     {
         var model = TestModels.Affine();
+        SettleFinalizers();
         var before = OrtHandle.Live;
 
         for (var i = 0; i < 50; i++)
@@ -60,6 +62,7 @@ public sealed class HandleLifetimeTests
     [Fact]
     public void Failed_session_creation_leaves_nothing_behind()
     {
+        SettleFinalizers();
         var before = OrtHandle.Live;
 
         for (var i = 0; i < 20; i++)
@@ -68,6 +71,14 @@ public sealed class HandleLifetimeTests
         }
 
         Assert.Equal(before, OrtHandle.Live);
+    }
+
+    /// <summary>Lets objects other tests left to the finalizer go first, so counts below see only this test.</summary>
+    private static void SettleFinalizers()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
     }
 
     private static long ResidentBytes()
