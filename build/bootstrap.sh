@@ -2,7 +2,7 @@
 # The one place that installs what M2SNet.Edge needs outside NuGet: Debian packages,
 # the ONNX Runtime native library (from the npm package onnxruntime-node) and the C++ shims.
 #
-#   build/bootstrap.sh [component ...]     components: onnxruntime (default: all)
+#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, pytorch (default: the first two)
 #
 # Idempotent and quick when everything is present; safe to call from concurrent builds
 # (serialised by a lock). MSBuild calls it before building the projects that need it.
@@ -83,14 +83,42 @@ fetch_onnxruntime() {
   say "ONNX Runtime $ORT_VERSION ready in ${ort_dir#$root/}"
 }
 
+# --- libtorch shim ---------------------------------------------------------------------------
+# Built against Debian's libtorch-dev by default, or against the LibTorch in $TORCH_DIR (e.g. the
+# CUDA build inside a PyTorch install). Each LibTorch gets its own build folder.
+torch_shim() {
+  local variant="debian"
+  if [ -n "${TORCH_DIR:-}" ]; then
+    variant="torch-$(printf '%s' "$TORCH_DIR" | sha256sum | cut -c1-12)"
+    ensure_apt g++ cmake make
+  else
+    ensure_apt g++ cmake make libtorch-dev
+  fi
+  local build="$native/torch-shim/$variant"
+  mkdir -p "$build"
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    say "configuring the libtorch shim ($variant)"
+    cmake -S "$root/native/torch" -B "$build" -DCMAKE_BUILD_TYPE=Release ${TORCH_DIR:+-DTORCH_DIR="$TORCH_DIR"} \
+      >"$build/configure.log" 2>&1 || die "cmake configure of native/torch failed; see $build/configure.log"
+  fi
+  cmake --build "$build" -j "$(nproc)" >"$build/build.log" 2>&1 \
+    || { grep -E "error" "$build/build.log" | head -n 20 >&2; die "building native/torch failed; see $build/build.log"; }
+  ln -sfn "$variant" "$native/torch-shim/current"
+}
+
+# --- PyTorch, for the tests that check our checkpoints load in PyTorch itself -------------------
+pytorch() { ensure_apt python3-torch; }
+
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(onnxruntime)
+[ ${#components[@]} -gt 0 ] || components=(onnxruntime torch-shim)
 
 exec 9>"$native/.lock"
 flock 9
 for c in "${components[@]}"; do
   case "$c" in
     onnxruntime) fetch_onnxruntime ;;
-    *) die "unknown component '$c' (known: onnxruntime)" ;;
+    torch-shim) torch_shim ;;
+    pytorch) pytorch ;;
+    *) die "unknown component '$c' (known: onnxruntime, torch-shim, pytorch)" ;;
   esac
 done

@@ -25,5 +25,27 @@ ort.SetAction(parse =>
     return 0;
 });
 
-var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort };
+var torchQuick = new Option<bool>("--quick") { Description = "128x128 input, two rounds, for CI" };
+var torchOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var torchThreads = new Option<int>("--threads") { Description = "libtorch threads", DefaultValueFactory = _ => 2 };
+var torchCommand = new Command("torch", "M2SNet on libtorch: forward and training step, naive vs rewritten all-ones convolution.") { torchQuick, torchOut, torchThreads };
+torchCommand.SetAction(parse =>
+{
+    var report = TorchModelBenchmark.Run(parse.GetValue(torchQuick), parse.GetValue(torchThreads), p => Console.Error.Write($"\r  {p}   "));
+    Console.Error.WriteLine();
+    Console.WriteLine($"M2SNet on libtorch {report.LibTorch}, {report.Threads} threads, {report.Size}x{report.Size}, {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores)");
+    Console.WriteLine($"{"variant",-30} {"median",10} {"min",10} {"max",10}");
+    foreach (var (name, s) in report.Variants)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-30} {s.Median,8:F1}ms {s.Min,8:F1}ms {s.Max,8:F1}ms"));
+    }
+    foreach (var (kind, r) in report.RewriteSpeedup)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rewrite speed-up, {kind}: {r:F2}x"));
+    }
+    Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(torchOut), "torch-m2snet", report)}");
+    return 0;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand };
 return root.Parse(args).Invoke();

@@ -20,6 +20,17 @@ public sealed class QuickBenchmarkTests
     }
 
     [Fact]
+    public void Torch_model_quick_run_times_both_forms_of_the_fixed_convolution()
+    {
+        var report = TorchModelBenchmark.Run(quick: true, threads: 2, _ => { });
+
+        Assert.Equal(8, report.Variants.Count);
+        Assert.Equal(["forward_b1", "forward_b2", "train_step_b1", "train_step_b2"], report.RewriteSpeedup.Keys.Order());
+        Assert.All(report.Variants.Values, s => Assert.True(s.Count == 2 && s.Min > 0));
+        Assert.Equal(report.Variants["forward_b2_naive"].Median / report.Variants["forward_b2_rewritten"].Median, report.RewriteSpeedup["forward_b2"], 1e-9);
+    }
+
+    [Fact]
     public void Report_is_written_as_json_with_the_machine_it_ran_on()
     {
         var dir = Directory.CreateTempSubdirectory("m2s-bench-");

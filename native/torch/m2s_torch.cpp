@@ -1,0 +1,488 @@
+// libm2s_torch: the C ABI the C# binding (src/M2SNet.Edge.Torch) calls.
+//
+// Conventions
+// - A tensor crosses the boundary as an opaque pointer to a heap-allocated at::Tensor; the caller
+//   owns it and frees it with m2s_tensor_free.
+// - Functions returning a tensor return nullptr on failure; functions returning int return 0 on
+//   success and -1 on failure. The failure's text is m2s_last_error() on the calling thread.
+// - Every entry point catches c10::Error and std::exception: an engine error never crosses into
+//   managed code as a C++ exception (which would terminate the process).
+#include <torch/torch.h>
+
+#include <malloc.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#define M2S_API extern "C" __attribute__((visibility("default")))
+
+using m2s_tensor = at::Tensor*;
+
+namespace {
+
+thread_local std::string g_last_error;
+
+void set_error(const char* message) { g_last_error = message ? message : "unknown error"; }
+
+template <typename F>
+m2s_tensor guard_tensor(F&& body) {
+  try {
+    return new at::Tensor(body());
+  } catch (const c10::Error& e) {
+    set_error(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    set_error(e.what());
+  } catch (...) {
+    set_error("unknown C++ exception in libtorch");
+  }
+  return nullptr;
+}
+
+template <typename F>
+int guard(F&& body) {
+  try {
+    body();
+    return 0;
+  } catch (const c10::Error& e) {
+    set_error(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    set_error(e.what());
+  } catch (...) {
+    set_error("unknown C++ exception in libtorch");
+  }
+  return -1;
+}
+
+c10::IntArrayRef ints(const int64_t* values, int count) { return c10::IntArrayRef(values, static_cast<size_t>(count)); }
+
+c10::optional<at::Tensor> optional(m2s_tensor t) {
+  return t ? c10::optional<at::Tensor>(*t) : c10::nullopt;
+}
+
+c10::Device device_of(int type, int index) {
+  return c10::Device(static_cast<c10::DeviceType>(type), static_cast<c10::DeviceIndex>(index));
+}
+
+at::TensorOptions options_of(int dtype, int device_type, int device_index, bool requires_grad) {
+  return at::TensorOptions()
+      .dtype(static_cast<c10::ScalarType>(dtype))
+      .device(device_of(device_type, device_index))
+      .requires_grad(requires_grad);
+}
+
+}  // namespace
+
+// ---- process -------------------------------------------------------------------------------
+
+M2S_API const char* m2s_last_error() { return g_last_error.c_str(); }
+
+// glibc hands large freed blocks back to the OS and maps them again on the next step, which
+// halves training speed; keeping them in the heap avoids that.
+M2S_API int m2s_init(int tune_allocator) {
+  return guard([&] {
+    if (tune_allocator) {
+      mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+      mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+    }
+  });
+}
+
+M2S_API const char* m2s_version() { return TORCH_VERSION; }
+
+M2S_API int m2s_set_num_threads(int n) {
+  return guard([&] { at::set_num_threads(n); });
+}
+
+M2S_API int m2s_get_num_threads() { return at::get_num_threads(); }
+
+M2S_API int m2s_manual_seed(uint64_t seed) {
+  return guard([&] { torch::manual_seed(seed); });
+}
+
+M2S_API int m2s_cuda_is_available() {
+  try {
+    return torch::cuda::is_available() ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+
+M2S_API int m2s_cuda_device_count() {
+  try {
+    return static_cast<int>(torch::cuda::device_count());
+  } catch (...) {
+    return 0;
+  }
+}
+
+M2S_API int m2s_grad_enabled() { return at::GradMode::is_enabled() ? 1 : 0; }
+
+M2S_API void m2s_set_grad_enabled(int enabled) { at::GradMode::set_enabled(enabled != 0); }
+
+// ---- lifetime and inspection --------------------------------------------------------------
+
+M2S_API void m2s_tensor_free(m2s_tensor t) { delete t; }
+
+M2S_API int m2s_tensor_ndim(m2s_tensor t) { return static_cast<int>(t->dim()); }
+
+M2S_API int m2s_tensor_shape(m2s_tensor t, int64_t* out, int capacity) {
+  return guard([&] {
+    auto sizes = t->sizes();
+    if (static_cast<int>(sizes.size()) > capacity) throw std::runtime_error("shape buffer too small");
+    std::memcpy(out, sizes.data(), sizes.size() * sizeof(int64_t));
+  });
+}
+
+M2S_API int m2s_tensor_dtype(m2s_tensor t) { return static_cast<int>(t->scalar_type()); }
+
+M2S_API int m2s_tensor_device_type(m2s_tensor t) { return static_cast<int>(t->device().type()); }
+
+M2S_API int m2s_tensor_device_index(m2s_tensor t) { return static_cast<int>(t->device().index()); }
+
+M2S_API int64_t m2s_tensor_numel(m2s_tensor t) { return t->numel(); }
+
+M2S_API int m2s_tensor_requires_grad(m2s_tensor t) { return t->requires_grad() ? 1 : 0; }
+
+M2S_API int m2s_tensor_set_requires_grad(m2s_tensor t, int requires_grad) {
+  return guard([&] { t->set_requires_grad(requires_grad != 0); });
+}
+
+M2S_API int m2s_tensor_is_defined(m2s_tensor t) { return t->defined() ? 1 : 0; }
+
+// Copies the elements, in row-major order, into caller memory of exactly nbytes.
+M2S_API int m2s_tensor_copy_to(m2s_tensor t, void* destination, int64_t nbytes) {
+  return guard([&] {
+    auto c = t->detach().to(c10::kCPU).contiguous();
+    auto size = static_cast<int64_t>(c.numel() * c.element_size());
+    if (size != nbytes) throw std::runtime_error("destination holds " + std::to_string(nbytes) + " bytes, tensor has " + std::to_string(size));
+    std::memcpy(destination, c.data_ptr(), static_cast<size_t>(size));
+  });
+}
+
+M2S_API int m2s_tensor_item(m2s_tensor t, double* out) {
+  return guard([&] { *out = t->item<double>(); });
+}
+
+// ---- creation ----------------------------------------------------------------------------
+
+M2S_API m2s_tensor m2s_from_data(const void* data, const int64_t* shape, int ndim, int dtype, int device_type, int device_index, int requires_grad) {
+  return guard_tensor([&] {
+    auto cpu = at::empty(ints(shape, ndim), at::TensorOptions().dtype(static_cast<c10::ScalarType>(dtype)));
+    std::memcpy(cpu.data_ptr(), data, static_cast<size_t>(cpu.numel() * cpu.element_size()));
+    auto t = cpu.to(device_of(device_type, device_index));
+    if (requires_grad) t.set_requires_grad(true);
+    return t;
+  });
+}
+
+M2S_API m2s_tensor m2s_empty(const int64_t* shape, int ndim, int dtype, int device_type, int device_index, int requires_grad) {
+  return guard_tensor([&] { return torch::empty(ints(shape, ndim), options_of(dtype, device_type, device_index, requires_grad)); });
+}
+
+M2S_API m2s_tensor m2s_zeros(const int64_t* shape, int ndim, int dtype, int device_type, int device_index, int requires_grad) {
+  return guard_tensor([&] { return torch::zeros(ints(shape, ndim), options_of(dtype, device_type, device_index, requires_grad)); });
+}
+
+M2S_API m2s_tensor m2s_full(const int64_t* shape, int ndim, double value, int dtype, int device_type, int device_index, int requires_grad) {
+  return guard_tensor([&] { return torch::full(ints(shape, ndim), value, options_of(dtype, device_type, device_index, requires_grad)); });
+}
+
+M2S_API m2s_tensor m2s_randn(const int64_t* shape, int ndim, int dtype, int device_type, int device_index, int requires_grad) {
+  return guard_tensor([&] { return torch::randn(ints(shape, ndim), options_of(dtype, device_type, device_index, requires_grad)); });
+}
+
+M2S_API m2s_tensor m2s_rand(const int64_t* shape, int ndim, int dtype, int device_type, int device_index, int requires_grad) {
+  return guard_tensor([&] { return torch::rand(ints(shape, ndim), options_of(dtype, device_type, device_index, requires_grad)); });
+}
+
+// ---- initialisation (in place, no grad) ----------------------------------------------------
+
+M2S_API int m2s_init_kaiming_normal(m2s_tensor t, int fan_out, double a) {
+  return guard([&] {
+    torch::NoGradGuard no_grad;
+    if (fan_out) {
+      torch::nn::init::kaiming_normal_(*t, a, torch::kFanOut, torch::kReLU);
+    } else {
+      torch::nn::init::kaiming_normal_(*t, a, torch::kFanIn, torch::kReLU);
+    }
+  });
+}
+
+M2S_API int m2s_init_kaiming_uniform(m2s_tensor t, double a) {
+  return guard([&] {
+    torch::NoGradGuard no_grad;
+    torch::nn::init::kaiming_uniform_(*t, a, torch::kFanIn, torch::kLeakyReLU);
+  });
+}
+
+M2S_API int m2s_init_uniform(m2s_tensor t, double low, double high) {
+  return guard([&] {
+    torch::NoGradGuard no_grad;
+    t->uniform_(low, high);
+  });
+}
+
+M2S_API int m2s_init_normal(m2s_tensor t, double mean, double std) {
+  return guard([&] {
+    torch::NoGradGuard no_grad;
+    t->normal_(mean, std);
+  });
+}
+
+// ---- autograd ------------------------------------------------------------------------------
+
+// *out receives the gradient, or nullptr when there is none yet.
+M2S_API int m2s_tensor_grad(m2s_tensor t, m2s_tensor* out) {
+  return guard([&] {
+    auto g = t->grad();
+    *out = g.defined() ? new at::Tensor(g) : nullptr;
+  });
+}
+
+M2S_API int m2s_tensor_backward(m2s_tensor t, m2s_tensor gradient, int retain_graph) {
+  return guard([&] {
+    t->backward(gradient ? *gradient : at::Tensor(), retain_graph ? c10::optional<bool>(true) : c10::nullopt);
+  });
+}
+
+M2S_API int m2s_tensor_zero_grad(m2s_tensor t) {
+  return guard([&] {
+    auto& g = t->mutable_grad();
+    if (g.defined()) {
+      g = at::Tensor();  // set_to_none, as PyTorch's optimizers do by default since 2.0
+    }
+  });
+}
+
+M2S_API m2s_tensor m2s_detach(m2s_tensor t) {
+  return guard_tensor([&] { return t->detach(); });
+}
+
+M2S_API m2s_tensor m2s_clone(m2s_tensor t) {
+  return guard_tensor([&] { return t->clone(); });
+}
+
+// ---- conversion and shape ------------------------------------------------------------------
+
+M2S_API m2s_tensor m2s_to(m2s_tensor t, int dtype, int device_type, int device_index) {
+  return guard_tensor([&] { return t->to(device_of(device_type, device_index), static_cast<c10::ScalarType>(dtype)); });
+}
+
+M2S_API m2s_tensor m2s_contiguous(m2s_tensor t) {
+  return guard_tensor([&] { return t->contiguous(); });
+}
+
+M2S_API m2s_tensor m2s_reshape(m2s_tensor t, const int64_t* shape, int ndim) {
+  return guard_tensor([&] { return t->reshape(ints(shape, ndim)); });
+}
+
+M2S_API m2s_tensor m2s_expand(m2s_tensor t, const int64_t* shape, int ndim) {
+  return guard_tensor([&] { return t->expand(ints(shape, ndim)); });
+}
+
+M2S_API m2s_tensor m2s_repeat(m2s_tensor t, const int64_t* repeats, int ndim) {
+  return guard_tensor([&] { return t->repeat(ints(repeats, ndim)); });
+}
+
+M2S_API m2s_tensor m2s_permute(m2s_tensor t, const int64_t* dims, int ndim) {
+  return guard_tensor([&] { return t->permute(ints(dims, ndim)); });
+}
+
+M2S_API m2s_tensor m2s_narrow(m2s_tensor t, int64_t dim, int64_t start, int64_t length) {
+  return guard_tensor([&] { return t->narrow(dim, start, length); });
+}
+
+M2S_API m2s_tensor m2s_flip(m2s_tensor t, const int64_t* dims, int ndim) {
+  return guard_tensor([&] { return t->flip(ints(dims, ndim)); });
+}
+
+M2S_API m2s_tensor m2s_cat(const m2s_tensor* tensors, int count, int64_t dim) {
+  return guard_tensor([&] {
+    std::vector<at::Tensor> list;
+    list.reserve(static_cast<size_t>(count));
+    for (int i = 0; i < count; ++i) list.push_back(*tensors[i]);
+    return at::cat(list, dim);
+  });
+}
+
+// ---- element-wise ---------------------------------------------------------------------------
+
+enum UnaryOp { kAbs = 0, kNeg, kSigmoid, kRelu, kExp, kLog, kSqrt, kLog1p, kTanh, kFloor };
+
+M2S_API m2s_tensor m2s_unary(m2s_tensor t, int op) {
+  return guard_tensor([&]() -> at::Tensor {
+    switch (op) {
+      case kAbs: return t->abs();
+      case kNeg: return t->neg();
+      case kSigmoid: return t->sigmoid();
+      case kRelu: return t->relu();
+      case kExp: return t->exp();
+      case kLog: return t->log();
+      case kSqrt: return t->sqrt();
+      case kLog1p: return t->log1p();
+      case kTanh: return t->tanh();
+      case kFloor: return t->floor();
+      default: throw std::runtime_error("unknown unary op " + std::to_string(op));
+    }
+  });
+}
+
+enum BinaryOp { kAdd = 0, kSub, kMul, kDiv, kMax, kMin, kPow, kGt, kGe, kLt, kLe, kEq };
+
+at::Tensor binary(const at::Tensor& a, const at::Tensor& b, int op) {
+  switch (op) {
+    case kAdd: return a + b;
+    case kSub: return a - b;
+    case kMul: return a * b;
+    case kDiv: return a / b;
+    case kMax: return at::maximum(a, b);
+    case kMin: return at::minimum(a, b);
+    case kPow: return a.pow(b);
+    case kGt: return a.gt(b);
+    case kGe: return a.ge(b);
+    case kLt: return a.lt(b);
+    case kLe: return a.le(b);
+    case kEq: return a.eq(b);
+    default: throw std::runtime_error("unknown binary op " + std::to_string(op));
+  }
+}
+
+M2S_API m2s_tensor m2s_binary(m2s_tensor a, m2s_tensor b, int op) {
+  return guard_tensor([&] { return binary(*a, *b, op); });
+}
+
+M2S_API m2s_tensor m2s_binary_scalar(m2s_tensor a, double b, int op) {
+  return guard_tensor([&]() -> at::Tensor {
+    const at::Scalar s(b);
+    switch (op) {
+      case kAdd: return a->add(s);
+      case kSub: return a->sub(s);
+      case kMul: return a->mul(s);
+      case kDiv: return a->div(s);
+      case kMax: return a->clamp_min(s);
+      case kMin: return a->clamp_max(s);
+      case kPow: return a->pow(s);
+      case kGt: return a->gt(s);
+      case kGe: return a->ge(s);
+      case kLt: return a->lt(s);
+      case kLe: return a->le(s);
+      case kEq: return a->eq(s);
+      default: throw std::runtime_error("unknown binary op " + std::to_string(op));
+    }
+  });
+}
+
+// a + alpha * b
+M2S_API m2s_tensor m2s_add_scaled(m2s_tensor a, m2s_tensor b, double alpha) {
+  return guard_tensor([&] { return at::add(*a, *b, alpha); });
+}
+
+M2S_API m2s_tensor m2s_clamp(m2s_tensor t, double low, double high) {
+  return guard_tensor([&] { return t->clamp(low, high); });
+}
+
+M2S_API m2s_tensor m2s_where(m2s_tensor condition, m2s_tensor a, m2s_tensor b) {
+  return guard_tensor([&] { return at::where(*condition, *a, *b); });
+}
+
+// ---- in place (for optimisers and parameter loading; no autograd history) ------------------
+
+M2S_API int m2s_add_(m2s_tensor t, m2s_tensor other, double alpha) {
+  return guard([&] { t->add_(*other, alpha); });
+}
+
+M2S_API int m2s_add_scalar_(m2s_tensor t, double value) {
+  return guard([&] {
+    if (at::isIntegralType(t->scalar_type(), /*includeBool=*/false)) {
+      t->add_(at::Scalar(static_cast<int64_t>(value)));
+    } else {
+      t->add_(at::Scalar(value));
+    }
+  });
+}
+
+M2S_API int m2s_mul_scalar_(m2s_tensor t, double value) {
+  return guard([&] { t->mul_(value); });
+}
+
+M2S_API int m2s_copy_(m2s_tensor t, m2s_tensor source) {
+  return guard([&] {
+    torch::NoGradGuard no_grad;
+    t->copy_(*source);
+  });
+}
+
+M2S_API int m2s_fill_(m2s_tensor t, double value) {
+  return guard([&] {
+    torch::NoGradGuard no_grad;
+    t->fill_(value);
+  });
+}
+
+// ---- reductions -------------------------------------------------------------------------------
+
+enum ReduceOp { kSum = 0, kMean, kAmax, kAmin };
+
+M2S_API m2s_tensor m2s_reduce(m2s_tensor t, const int64_t* dims, int ndims, int keepdim, int op) {
+  return guard_tensor([&]() -> at::Tensor {
+    auto d = ints(dims, ndims);
+    bool all = ndims == 0;
+    switch (op) {
+      case kSum: return all ? t->sum() : t->sum(d, keepdim != 0);
+      case kMean: return all ? t->mean() : t->mean(d, keepdim != 0);
+      case kAmax: return t->amax(d, keepdim != 0);
+      case kAmin: return t->amin(d, keepdim != 0);
+      default: throw std::runtime_error("unknown reduction " + std::to_string(op));
+    }
+  });
+}
+
+// ---- neural-network functions -------------------------------------------------------------
+
+M2S_API m2s_tensor m2s_conv2d(m2s_tensor input, m2s_tensor weight, m2s_tensor bias,
+                              const int64_t* stride, const int64_t* padding, const int64_t* dilation, int64_t groups) {
+  return guard_tensor([&] { return at::conv2d(*input, *weight, optional(bias), ints(stride, 2), ints(padding, 2), ints(dilation, 2), groups); });
+}
+
+M2S_API m2s_tensor m2s_batch_norm(m2s_tensor input, m2s_tensor weight, m2s_tensor bias, m2s_tensor running_mean,
+                                  m2s_tensor running_var, int training, double momentum, double eps) {
+  return guard_tensor([&] {
+    return at::batch_norm(*input, optional(weight), optional(bias), optional(running_mean), optional(running_var),
+                          training != 0, momentum, eps, at::globalContext().userEnabledCuDNN());
+  });
+}
+
+M2S_API m2s_tensor m2s_max_pool2d(m2s_tensor input, const int64_t* kernel, const int64_t* stride, const int64_t* padding,
+                                  const int64_t* dilation, int ceil_mode) {
+  return guard_tensor([&] { return at::max_pool2d(*input, ints(kernel, 2), ints(stride, 2), ints(padding, 2), ints(dilation, 2), ceil_mode != 0); });
+}
+
+M2S_API m2s_tensor m2s_avg_pool2d(m2s_tensor input, const int64_t* kernel, const int64_t* stride, const int64_t* padding,
+                                  int ceil_mode, int count_include_pad) {
+  return guard_tensor([&] {
+    return at::avg_pool2d(*input, ints(kernel, 2), ints(stride, 2), ints(padding, 2), ceil_mode != 0, count_include_pad != 0, c10::nullopt);
+  });
+}
+
+// Bilinear resize to (height, width); align_corners = false is F.interpolate's default.
+M2S_API m2s_tensor m2s_upsample_bilinear2d(m2s_tensor input, int64_t height, int64_t width, int align_corners) {
+  return guard_tensor([&] {
+    std::vector<int64_t> size{height, width};
+    return at::upsample_bilinear2d(*input, size, align_corners != 0, c10::nullopt, c10::nullopt);
+  });
+}
+
+M2S_API m2s_tensor m2s_linear(m2s_tensor input, m2s_tensor weight, m2s_tensor bias) {
+  return guard_tensor([&] { return at::linear(*input, *weight, optional(bias)); });
+}
+
+// reduction: 0 none, 1 mean, 2 sum (at::Reduction)
+M2S_API m2s_tensor m2s_bce_with_logits(m2s_tensor input, m2s_tensor target, m2s_tensor weight, int reduction) {
+  return guard_tensor([&] { return at::binary_cross_entropy_with_logits(*input, *target, optional(weight), c10::nullopt, reduction); });
+}
+
+M2S_API m2s_tensor m2s_mse_loss(m2s_tensor input, m2s_tensor target, int reduction) {
+  return guard_tensor([&] { return at::mse_loss(*input, *target, reduction); });
+}

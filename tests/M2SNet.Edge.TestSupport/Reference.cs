@@ -1,0 +1,58 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+
+namespace M2SNet.Edge.TestSupport;
+
+/// <summary>
+/// The reference facts and fixtures produced by the authors' code, in ../shared/reference beside
+/// the checkout (or where M2S_REFERENCE_DIR points).
+/// </summary>
+public static class Reference
+{
+    public static string Directory { get; } = Locate();
+
+    public static string Fixture(string name)
+    {
+        var path = Path.Combine(Directory, "fixtures", name);
+        if (!File.Exists(path)) throw new FileNotFoundException($"reference fixture missing: {path}", path);
+        return path;
+    }
+
+    public static float[] Float32(string name) => MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(Fixture(name))).ToArray();
+
+    public static double[] Float64(string name) => MemoryMarshal.Cast<byte, double>(File.ReadAllBytes(Fixture(name))).ToArray();
+
+    public static JsonElement Json(string name) => JsonDocument.Parse(File.ReadAllText(Fixture(name))).RootElement;
+
+    /// <summary>The authors' state-dict keys and shapes for a model ("M2SNet" or "MSNet"), in their order.</summary>
+    public static IReadOnlyList<(string Key, long[] Shape)> StateDictKeys(string model)
+    {
+        var root = JsonDocument.Parse(File.ReadAllText(Path.Combine(Directory, "m2snet_state_dict_keys.json"))).RootElement;
+        return root.GetProperty(model).EnumerateObject()
+            .Select(p => (p.Name, p.Value.EnumerateArray().Select(v => v.GetInt64()).ToArray()))
+            .ToList();
+    }
+
+    private static string Locate()
+    {
+        var fromEnvironment = Environment.GetEnvironmentVariable("M2S_REFERENCE_DIR");
+        if (!string.IsNullOrEmpty(fromEnvironment)) return fromEnvironment;
+        var repo = RepositoryRoot();
+        var candidate = Path.GetFullPath(Path.Combine(repo, "..", "shared", "reference"));
+        if (!System.IO.Directory.Exists(candidate))
+        {
+            throw new DirectoryNotFoundException($"the reference folder {candidate} is missing (set M2S_REFERENCE_DIR)");
+        }
+        return candidate;
+    }
+
+    /// <summary>The checkout's root: the folder holding M2SNet.Edge.sln.</summary>
+    public static string RepositoryRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            if (File.Exists(Path.Combine(d.FullName, "M2SNet.Edge.sln"))) return d.FullName;
+        }
+        throw new DirectoryNotFoundException("not inside an M2SNet.Edge checkout (no M2SNet.Edge.sln above the test binaries)");
+    }
+}
