@@ -77,7 +77,7 @@ public static class Checkpoint
         var result = new List<KeyValuePair<string, TensorData>>();
         foreach (var (key, t) in module.state_dict())
         {
-            var bytes = new byte[t.numel() * ElementSize(t.dtype)];
+            var bytes = new byte[t.numel() * Torch.ScalarTypes.ElementSize(t.dtype)];
             t.CopyTo<byte>(bytes);
             result.Add(new(key, new TensorData(t.dtype, t.shape, bytes)));
         }
@@ -86,14 +86,6 @@ public static class Checkpoint
 
     /// <summary>Writes a module's state dict as a .pth file PyTorch can load.</summary>
     public static void Save(nn.Module module, string path) => PthArchive.Write(path, StateDictOf(module));
-
-    private static int ElementSize(Torch.ScalarType t) => t switch
-    {
-        Torch.ScalarType.Float32 or Torch.ScalarType.Int32 => 4,
-        Torch.ScalarType.Float64 or Torch.ScalarType.Int64 => 8,
-        Torch.ScalarType.Float16 or Torch.ScalarType.BFloat16 or Torch.ScalarType.Int16 => 2,
-        _ => 1,
-    };
 
     private static List<KeyValuePair<string, TensorData>> Entries(PickleDict dict, string name)
     {

@@ -41,7 +41,8 @@ public readonly record struct Device(DeviceType Type, int Index = -1)
     public override string ToString() => Type == DeviceType.CPU ? "cpu" : Index < 0 ? "cuda" : $"cuda:{Index}";
 }
 
-internal static class ScalarTypes
+/// <summary>Facts about element types.</summary>
+public static class ScalarTypes
 {
     public static int ElementSize(ScalarType t) => t switch
     {
