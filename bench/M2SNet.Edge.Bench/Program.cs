@@ -47,5 +47,23 @@ torchCommand.SetAction(parse =>
     return 0;
 });
 
-var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand };
+var exportQuick = new Option<bool>("--quick") { Description = "128x128 input, three rounds, for CI" };
+var exportOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var exportThreads = new Option<int>("--threads") { Description = "intra-op threads", DefaultValueFactory = _ => 2 };
+var exportCommand = new Command("export", "ONNX Runtime latency of M2SNet: optimised export vs the naive (authors') graph.") { exportQuick, exportOut, exportThreads };
+exportCommand.SetAction(parse =>
+{
+    var report = ExportLatencyBenchmark.Run(parse.GetValue(exportQuick), parse.GetValue(exportThreads), p => Console.Error.Write($"\r  {p}   "));
+    Console.Error.WriteLine();
+    Console.WriteLine($"M2SNet on ONNX Runtime {report.OnnxRuntime}, {report.Threads} intra-op threads, batch 1, {report.Size}x{report.Size}, {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores)");
+    foreach (var (name, s) in report.Variants)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-20} median {s.Median,8:F1} ms  p95 {s.P95,8:F1} ms  ({report.Nodes[name]} nodes)"));
+    }
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"optimised is {report.Speedup:F2}x faster; max |logit diff| {report.MaxAbsLogitDiff:E2} (logits up to {report.LogitAbsMax:F1})"));
+    Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(exportOut), "onnx-export-latency", report)}");
+    return 0;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand };
 return root.Parse(args).Invoke();

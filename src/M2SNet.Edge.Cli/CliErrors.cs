@@ -1,4 +1,6 @@
+using M2SNet.Edge.Export;
 using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Torch;
 
 namespace M2SNet.Edge.Cli;
 
@@ -14,10 +16,21 @@ internal static class CliErrors
         {
             return body();
         }
-        catch (Exception e) when (e is CliException or OrtException or OrtLibraryException or IOException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception e) when (IsUserFacing(e))
         {
-            Console.Error.WriteLine($"m2s: error: {e.Message}");
+            var message = e is ArgumentException { ParamName: { } p } ? e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : e.Message;
+            Console.Error.WriteLine($"m2s: error: {message}");
             return 1;
         }
     }
+
+    private static bool IsUserFacing(Exception e) => e is CliException or OrtException or OrtLibraryException or TorchException
+        or torch.StateDictException or ExportVerificationException or InvalidDataException or IOException
+        or UnauthorizedAccessException or ArgumentException or DllNotFoundException;
+}
+
+/// <summary>Progress reported on the caller's thread, in order (System.Progress posts to the thread pool).</summary>
+internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
 }

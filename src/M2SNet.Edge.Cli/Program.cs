@@ -4,4 +4,5 @@ using M2SNet.Edge.Cli;
 var root = new RootCommand("m2s: M2SNet.Edge training host and tools (train, evaluate, export, inspect models).");
 root.Subcommands.Add(OrtCheckCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
 return await root.Parse(args).InvokeAsync();

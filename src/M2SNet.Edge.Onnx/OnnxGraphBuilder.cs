@@ -62,10 +62,19 @@ public sealed class OnnxGraphBuilder
     private readonly Dictionary<string, int> _counters = new(StringComparer.Ordinal);
     private long _initializerBytes;
 
+    private readonly long _messageLimit;
+
     public OnnxGraphBuilder(string graphName, int opset = DefaultOpset)
+        : this(graphName, opset, ProtobufMessageLimit)
+    {
+    }
+
+    /// <param name="messageLimit">Largest serialized model accepted (2 GiB, the protobuf limit; smaller in tests).</param>
+    internal OnnxGraphBuilder(string graphName, int opset, long messageLimit)
     {
         _graph = new GraphProto { Name = graphName };
         Opset = opset;
+        _messageLimit = messageLimit;
     }
 
     public int Opset { get; }
@@ -117,6 +126,18 @@ public sealed class OnnxGraphBuilder
         return outputs;
     }
 
+    /// <summary>Points node inputs at other values (e.g. duplicates of one initializer at the one kept).</summary>
+    public void RenameInputs(IReadOnlyDictionary<string, string> renames)
+    {
+        foreach (var node in _graph.Node)
+        {
+            for (var i = 0; i < node.Input.Count; i++)
+            {
+                if (renames.TryGetValue(node.Input[i], out var to)) node.Input[i] = to;
+            }
+        }
+    }
+
     /// <summary>A fresh value name with the given stem (stem, stem_1, stem_2, ...).</summary>
     public string UniqueName(string stem)
     {
@@ -134,6 +155,7 @@ public sealed class OnnxGraphBuilder
 
     public ModelProto Build(string producerVersion = "0", IReadOnlyDictionary<string, string>? metadata = null)
     {
+        SortNodesTopologically();
         var model = new ModelProto
         {
             IrVersion = IrVersion,
@@ -148,7 +170,7 @@ public sealed class OnnxGraphBuilder
         }
         // Protobuf messages are limited to 2 GiB; ONNX would need external data beyond that.
         var size = model.CalculateSize();
-        if (size < 0 || size >= ProtobufMessageLimit)
+        if (size < 0 || size >= _messageLimit)
         {
             throw new InvalidOperationException(
                 $"the model is {_initializerBytes / (1L << 20)} MiB of weights, over the 2 GiB limit of a single ONNX file; external data is not supported");
@@ -157,6 +179,37 @@ public sealed class OnnxGraphBuilder
     }
 
     public byte[] ToBytes(string producerVersion = "0") => Build(producerVersion).ToByteArray();
+
+    /// <summary>
+    /// ONNX requires nodes in topological order; builders may add a node after its consumers
+    /// (a Cast for an initializer created at the end), so order them here, stably.
+    /// </summary>
+    private void SortNodesTopologically()
+    {
+        var nodes = _graph.Node.ToList();
+        var producer = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            foreach (var o in nodes[i].Output) producer[o] = i;
+        }
+        var state = new byte[nodes.Count]; // 0 new, 1 visiting, 2 done
+        var order = new List<NodeProto>(nodes.Count);
+        void Visit(int i)
+        {
+            if (state[i] == 2) return;
+            if (state[i] == 1) throw new InvalidOperationException($"graph '{_graph.Name}' has a cycle through node {nodes[i].Name}");
+            state[i] = 1;
+            foreach (var input in nodes[i].Input)
+            {
+                if (input.Length > 0 && producer.TryGetValue(input, out var p)) Visit(p);
+            }
+            state[i] = 2;
+            order.Add(nodes[i]);
+        }
+        for (var i = 0; i < nodes.Count; i++) Visit(i);
+        _graph.Node.Clear();
+        _graph.Node.AddRange(order);
+    }
 
     private string AddInitializer(string name, TensorProto.Types.DataType type, ReadOnlySpan<byte> raw, long count, long[] dims)
     {

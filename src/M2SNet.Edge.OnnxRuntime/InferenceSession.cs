@@ -143,6 +143,18 @@ public sealed unsafe class InferenceSession : IDisposable
         return value == null ? null : api.TakeAllocatedString(value);
     });
 
+    /// <summary>Stops profiling (see <see cref="SessionOptions.ProfileOutputPathPrefix"/>) and returns the JSON file ORT wrote.</summary>
+    public string EndProfiling()
+    {
+        var api = _env.Api;
+        byte* path;
+        using (Lease())
+        {
+            api.Check(api.SessionEndProfiling(_handle.DangerousGetHandle(), api.DefaultAllocator, &path));
+        }
+        return api.TakeAllocatedString(path);
+    }
+
     /// <summary>The model's producer_name.</summary>
     public string ProducerName => WithModelMetadata((api, metadata) =>
     {

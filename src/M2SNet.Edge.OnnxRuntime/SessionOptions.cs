@@ -32,6 +32,9 @@ public sealed class SessionOptions
 
     public string? LogId { get; set; }
 
+    /// <summary>When set, ORT records every node's run time; <see cref="InferenceSession.EndProfiling"/> writes the JSON file.</summary>
+    public string? ProfileOutputPathPrefix { get; set; }
+
     public OrtLoggingLevel LogSeverityLevel { get; set; } = OrtLoggingLevel.Warning;
 
     /// <summary>Providers in order of preference; the first one that works is used. CPU by default.</summary>
@@ -64,6 +67,17 @@ public sealed class SessionOptions
 
             using var strings = new Utf8Strings();
             if (LogId is not null) api.Check(api.SetSessionLogId(native, strings.Add(LogId)));
+            if (ProfileOutputPathPrefix is not null)
+            {
+                if (OperatingSystem.IsWindows())
+                {
+                    fixed (char* prefix = ProfileOutputPathPrefix) api.Check(api.EnableProfiling(native, prefix));
+                }
+                else
+                {
+                    api.Check(api.EnableProfiling(native, strings.Add(ProfileOutputPathPrefix)));
+                }
+            }
             var spin = AllowSpinning ? "1" : "0";
             var entries = new Dictionary<string, string>(_configEntries, StringComparer.Ordinal);
             entries.TryAdd("session.intra_op.allow_spinning", spin);

@@ -31,6 +31,17 @@ public sealed class QuickBenchmarkTests
     }
 
     [Fact]
+    public void Export_latency_quick_run_compares_the_optimised_and_naive_graphs()
+    {
+        var report = ExportLatencyBenchmark.Run(quick: true, threads: 2, _ => { });
+
+        Assert.Equal([ExportLatencyBenchmark.Naive, ExportLatencyBenchmark.Optimised], report.Variants.Keys.Order());
+        Assert.Equal(report.Variants[ExportLatencyBenchmark.Naive].Median / report.Variants[ExportLatencyBenchmark.Optimised].Median, report.Speedup, 1e-9);
+        Assert.True(report.MaxAbsLogitDiff <= 1e-3 * Math.Max(1, report.LogitAbsMax));
+        Assert.True(report.Nodes[ExportLatencyBenchmark.Optimised] > 0);
+    }
+
+    [Fact]
     public void Report_is_written_as_json_with_the_machine_it_ran_on()
     {
         var dir = Directory.CreateTempSubdirectory("m2s-bench-");

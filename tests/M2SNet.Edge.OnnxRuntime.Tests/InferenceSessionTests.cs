@@ -185,3 +185,60 @@ public sealed class InferenceSessionTests
         });
     }
 }
+
+public sealed class ProfilingTests
+{
+    [Fact]
+    public void Profiling_writes_a_trace_with_every_node_that_ran()
+    {
+        var prefix = Path.Combine(Path.GetTempPath(), $"m2s-profile-{Guid.NewGuid():N}");
+        using var session = new InferenceSession(TestModels.Affine(), new SessionOptions { ProfileOutputPathPrefix = prefix });
+        using var input = OrtValue.CreateTensorValueFromMemory(new float[4], [1, 4]);
+        session.Run(null, ["x"], [input], ["y"]).Dispose();
+
+        var file = session.EndProfiling();
+        try
+        {
+            Assert.StartsWith(prefix, file, StringComparison.Ordinal);
+            var trace = File.ReadAllText(file);
+            Assert.Contains("\"op_name\" : \"Mul\"", trace.Replace("\":\"", "\" : \"", StringComparison.Ordinal));
+            Assert.Contains("Add", trace);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+}
+
+public sealed class GraphBuilderTests
+{
+    [Fact]
+    public void A_model_over_the_single_file_limit_is_refused_not_written_broken()
+    {
+        var g = new M2SNet.Edge.Onnx.OnnxGraphBuilder("big", 17, messageLimit: 1 << 20);
+        var x = g.Input("x", M2SNet.Edge.Onnx.TensorElementKind.Float, 4);
+        g.Initializer("w", new float[1 << 19], 1 << 19);
+        g.Output(g.Node("Identity", [x], "y"), M2SNet.Edge.Onnx.TensorElementKind.Float, 4);
+
+        var e = Assert.Throws<InvalidOperationException>(() => g.ToBytes());
+
+        Assert.Contains("over the 2 GiB limit of a single ONNX file", e.Message);
+    }
+
+    [Fact]
+    public void Nodes_added_out_of_order_are_written_in_topological_order()
+    {
+        var g = new M2SNet.Edge.Onnx.OnnxGraphBuilder("order");
+        var x = g.Input("x", M2SNet.Edge.Onnx.TensorElementKind.Float, 4);
+        var y = g.Node("Mul", [x, "two"], "y");
+        g.Node("Identity", [g.Initializer("two_source", new float[] { 2, 2, 2, 2 }, 4)], "two"); // produced after its consumer
+        g.Output(y, M2SNet.Edge.Onnx.TensorElementKind.Float, 4);
+
+        using var session = new InferenceSession(g.ToBytes());
+        using var input = OrtValue.CreateTensorValueFromMemory(new float[] { 1, 2, 3, 4 }, [4]);
+        using var outputs = session.Run(new Dictionary<string, OrtValue> { ["x"] = input });
+
+        Assert.Equal([2f, 4, 6, 8], outputs[0].GetTensorDataAsSpan<float>().ToArray());
+    }
+}

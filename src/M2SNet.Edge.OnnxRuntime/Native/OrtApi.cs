@@ -21,6 +21,8 @@ internal sealed unsafe class OrtApi
     public readonly delegate* unmanaged<nint, nint, byte**, nint*, nuint, byte**, nuint, nint*, nint> Run;
     public readonly delegate* unmanaged<nint*, nint> CreateSessionOptions;
     public readonly delegate* unmanaged<nint, ExecutionMode, nint> SetSessionExecutionMode;
+    public readonly delegate* unmanaged<nint, void*, nint> EnableProfiling;
+    public readonly delegate* unmanaged<nint, nint, byte**, nint> SessionEndProfiling;
     public readonly delegate* unmanaged<nint, nint> EnableMemPattern;
     public readonly delegate* unmanaged<nint, nint> DisableMemPattern;
     public readonly delegate* unmanaged<nint, nint> EnableCpuMemArena;
@@ -102,6 +104,8 @@ internal sealed unsafe class OrtApi
         Run = (delegate* unmanaged<nint, nint, byte**, nint*, nuint, byte**, nuint, nint*, nint>)table[OrtApiIndex.Run];
         CreateSessionOptions = (delegate* unmanaged<nint*, nint>)table[OrtApiIndex.CreateSessionOptions];
         SetSessionExecutionMode = (delegate* unmanaged<nint, ExecutionMode, nint>)table[OrtApiIndex.SetSessionExecutionMode];
+        EnableProfiling = (delegate* unmanaged<nint, void*, nint>)table[OrtApiIndex.EnableProfiling];
+        SessionEndProfiling = (delegate* unmanaged<nint, nint, byte**, nint>)table[OrtApiIndex.SessionEndProfiling];
         EnableMemPattern = (delegate* unmanaged<nint, nint>)table[OrtApiIndex.EnableMemPattern];
         DisableMemPattern = (delegate* unmanaged<nint, nint>)table[OrtApiIndex.DisableMemPattern];
         EnableCpuMemArena = (delegate* unmanaged<nint, nint>)table[OrtApiIndex.EnableCpuMemArena];

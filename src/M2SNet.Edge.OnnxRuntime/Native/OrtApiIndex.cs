@@ -16,6 +16,7 @@ internal static class OrtApiIndex
     public const int Run = 9;
     public const int CreateSessionOptions = 10;
     public const int SetSessionExecutionMode = 13;
+    public const int EnableProfiling = 14;
     public const int EnableMemPattern = 16;
     public const int DisableMemPattern = 17;
     public const int EnableCpuMemArena = 18;
@@ -60,6 +61,7 @@ internal static class OrtApiIndex
     public const int ReleaseTypeInfo = 98;
     public const int ReleaseTensorTypeAndShapeInfo = 99;
     public const int ReleaseSessionOptions = 100;
+    public const int SessionEndProfiling = 110;
     public const int SessionGetModelMetadata = 111;
     public const int ModelMetadataGetProducerName = 112;
     public const int ModelMetadataLookupCustomMetadataMap = 116;

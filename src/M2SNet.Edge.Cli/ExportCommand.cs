@@ -1,0 +1,62 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using M2SNet.Edge.Export;
+using M2SNet.Edge.Models;
+using M2SNet.Edge.Models.Networks;
+using static M2SNet.Edge.Torch.torch;
+
+namespace M2SNet.Edge.Cli;
+
+/// <summary><c>m2s export</c>: a network of the zoo with its weights to a verified ONNX file and manifest.</summary>
+internal static class ExportCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = $"network: {string.Join(", ", ModelRegistry.Names)}", Required = true };
+        var checkpoint = new Option<FileInfo?>("--checkpoint") { Description = "weights (.pth): the authors' release, a training checkpoint of m2s train, or an ImageNet backbone" };
+        var randomInit = new Option<bool>("--random-init") { Description = "export untrained weights (for latency tests only)" };
+        var output = new Option<FileInfo>("--out") { Description = "the .onnx file to write (the manifest goes beside it as .json)", Required = true };
+        var size = new Option<int>("--size") { Description = "nominal input size, a multiple of 32", DefaultValueFactory = _ => 352 };
+        var fp16 = new Option<bool>("--fp16") { Description = "store the weights as float16 (half the file; computed in float32)" };
+        var naive = new Option<bool>("--naive") { Description = "write the fixed all-ones convolutions as plain Conv nodes (the authors' graph), for comparison" };
+        var sigmoid = new Option<bool>("--sigmoid") { Description = "end the graph with a sigmoid: output probabilities instead of logits" };
+        var version = new Option<string>("--model-version") { Description = "version recorded in the manifest", DefaultValueFactory = _ => "1.0.0" };
+        var runtime = new RuntimeOptions();
+        var command = new Command("export", "Export a network to ONNX, verify it against libtorch with ONNX Runtime, and write its manifest.")
+        {
+            model, checkpoint, randomInit, output, size, fp16, naive, sigmoid, version,
+        };
+        command.Options.Add(runtime.OrtLibrary);
+        command.SetAction(parse => CliErrors.Guard(() =>
+        {
+            var spec = ModelRegistry.Get(parse.GetValue(model)!);
+            var s = parse.GetValue(size);
+            if (s < 32 || s % 32 != 0) throw new CliException($"--size must be a positive multiple of 32, not {s}");
+            var weights = parse.GetValue(checkpoint);
+            if (weights is null && !parse.GetValue(randomInit)) throw new CliException("give --checkpoint FILE (or --random-init for an untrained network)");
+            if (weights is not null && !weights.Exists) throw new CliException($"checkpoint not found: {weights.FullName}");
+            runtime.InitializeEnvironment(parse);
+
+            var clock = Stopwatch.StartNew();
+            void Step(string what) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{clock.Elapsed.TotalSeconds,6:F1}s] {what}"));
+            Step($"creating {spec.Name}");
+            using var network = (nn.Module)spec.Create();
+            if (weights is not null)
+            {
+                Step($"loading {weights.Name}");
+                var kind = Checkpoint.LoadNetwork((ISegmentationNetwork)network, Checkpoint.Load(weights.FullName));
+                if (kind == CheckpointKind.Backbone) Step("note: the checkpoint holds only an ImageNet backbone; the decoder is untrained");
+            }
+            var request = new ExportRequest(spec.Name, parse.GetValue(output)!.FullName, s,
+                parse.GetValue(naive) ? GraphForm.Naive : GraphForm.Optimised, parse.GetValue(fp16), parse.GetValue(sigmoid),
+                parse.GetValue(version)!);
+            var result = OnnxExporter.Export((ISegmentationNetwork)network, request, new SyncProgress<string>(Step));
+            Step($"wrote {result.OnnxPath} ({result.Bytes / 1048576.0:F1} MiB, {result.Nodes} nodes) and {Path.GetFileName(result.ManifestPath)}");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"parity: max |ONNX - libtorch| = {result.MaxAbsDiff:E2} in {result.ComparedIn} (tolerance {result.Tolerance:E2}, output absmax {result.OutputAbsMax:G4}): PASS, model id {result.Manifest.ModelId}"));
+            return 0;
+        }));
+        return command;
+    }
+}
