@@ -33,6 +33,7 @@ public static class ExportLatencyBenchmark
         var dir = Directory.CreateTempSubdirectory("m2s-bench-export-");
         try
         {
+            manual_seed(0); // the same random weights in every run
             using var net = new Models.Networks.M2SNet();
             Calibrate(net);
             progress("exporting both graphs");

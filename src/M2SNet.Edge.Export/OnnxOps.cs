@@ -15,7 +15,10 @@ public enum GraphForm
     /// </summary>
     Optimised,
 
-    /// <summary>A plain Conv with all-ones C×C×k×k weights, as the authors' graph has it.</summary>
+    /// <summary>
+    /// The authors' graph: plain Conv nodes with all-ones C×C×k×k weights, every resize written
+    /// (also those to the same size) and no tensor shared between units. For comparison.
+    /// </summary>
     Naive,
 }
 
@@ -92,10 +95,24 @@ internal sealed class OnnxOps : IOps<string>
         var target = _info[like];
         // Two values at the same level of the pyramid have the same size for every input size
         // (they come from the same stride), and a half-pixel resize to the same size is the identity.
-        if (_info[x].Scale == target.Scale) return x;
-        var sizes = _g.Node("Concat", [Shape(x, 0, 2), Shape(like, 2, 4)], null, Attr.Int("axis", 0));
-        var y = Emit("Resize", [x, "", "", sizes], new ValueInfo(_info[x].Channels, target.Scale),
-            Attr.String("mode", "linear"), Attr.String("coordinate_transformation_mode", "half_pixel"));
+        if (_form == GraphForm.Optimised && _info[x].Scale == target.Scale) return x;
+        string y;
+        if (_form == GraphForm.Optimised && _info[x].Scale % target.Scale == 0)
+        {
+            // Inputs are multiples of 32, so every level is an exact division of the input and an
+            // upsample to the next level is by an exact integer factor: a constant scale, which
+            // lets ONNX Runtime plan the resize at load time.
+            var factor = _info[x].Scale / target.Scale;
+            var scales = _g.Initializer(_g.UniqueName($"scales_x{factor}"), new float[] { 1, 1, factor, factor }, 4);
+            y = Emit("Resize", [x, "", scales], new ValueInfo(_info[x].Channels, target.Scale),
+                Attr.String("mode", "linear"), Attr.String("coordinate_transformation_mode", "half_pixel"));
+        }
+        else
+        {
+            var sizes = _g.Node("Concat", [Shape(x, 0, 2), Shape(like, 2, 4)], null, Attr.Int("axis", 0));
+            y = Emit("Resize", [x, "", "", sizes], new ValueInfo(_info[x].Channels, target.Scale),
+                Attr.String("mode", "linear"), Attr.String("coordinate_transformation_mode", "half_pixel"));
+        }
         _resized[y] = (x, like);
         return y;
     }
@@ -135,9 +152,10 @@ internal sealed class OnnxOps : IOps<string>
 
     // ---- finishing ---------------------------------------------------------------------------
 
-    /// <summary>Writes every initializer: identical tensors once; as float16 with a Cast when asked.</summary>
+    /// <summary>Writes every initializer (identical tensors once, in the optimised form); as float16 with a Cast when asked.</summary>
     public void Finish(bool float16Weights)
     {
+        var share = _form == GraphForm.Optimised;
         foreach (var (output, conv) in _convs)
         {
             AddFloat(conv.WeightName, conv.Weight, [conv.OutChannels, conv.InChannels, conv.Kernel, conv.Kernel]);
@@ -148,7 +166,7 @@ internal sealed class OnnxOps : IOps<string>
         foreach (var f in _floats)
         {
             var key = string.Join(",", f.Dims) + ":" + Convert.ToHexString(SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(f.Data.AsSpan())));
-            if (byContent.TryGetValue(key, out var existing))
+            if (share && byContent.TryGetValue(key, out var existing))
             {
                 rename[f.Name] = existing;
                 continue;
