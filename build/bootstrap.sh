@@ -2,7 +2,8 @@
 # The one place that installs what M2SNet.Edge needs outside NuGet: Debian packages,
 # the ONNX Runtime native library (from the npm package onnxruntime-node) and the C++ shims.
 #
-#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, pytorch (default: the first two)
+#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, opencv-shim, pytorch
+#                                          (default: all but pytorch, which only the tests need)
 #
 # Idempotent and quick when everything is present; safe to call from concurrent builds
 # (serialised by a lock). MSBuild calls it before building the projects that need it.
@@ -106,11 +107,25 @@ torch_shim() {
   ln -sfn "$variant" "$native/torch-shim/current"
 }
 
+# --- OpenCV shim -----------------------------------------------------------------------------------
+opencv_shim() {
+  ensure_apt g++ cmake make libopencv-dev
+  local build="$native/opencv-shim"
+  mkdir -p "$build"
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    say "configuring the OpenCV shim"
+    cmake -S "$root/native/opencv" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$build/configure.log" 2>&1 \
+      || die "cmake configure of native/opencv failed; see $build/configure.log"
+  fi
+  cmake --build "$build" -j "$(nproc)" >"$build/build.log" 2>&1 \
+    || { grep -E "error" "$build/build.log" | head -n 20 >&2; die "building native/opencv failed; see $build/build.log"; }
+}
+
 # --- PyTorch, for the tests that check our checkpoints load in PyTorch itself -------------------
 pytorch() { ensure_apt python3-torch; }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(onnxruntime torch-shim)
+[ ${#components[@]} -gt 0 ] || components=(onnxruntime torch-shim opencv-shim)
 
 exec 9>"$native/.lock"
 flock 9
@@ -118,7 +133,8 @@ for c in "${components[@]}"; do
   case "$c" in
     onnxruntime) fetch_onnxruntime ;;
     torch-shim) torch_shim ;;
+    opencv-shim) opencv_shim ;;
     pytorch) pytorch ;;
-    *) die "unknown component '$c' (known: onnxruntime, torch-shim, pytorch)" ;;
+    *) die "unknown component '$c' (known: onnxruntime, torch-shim, opencv-shim, pytorch)" ;;
   esac
 done

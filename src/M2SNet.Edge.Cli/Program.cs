@@ -4,5 +4,8 @@ using M2SNet.Edge.Cli;
 var root = new RootCommand("m2s: M2SNet.Edge training host and tools (train, evaluate, export, inspect models).");
 root.Subcommands.Add(OrtCheckCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(SynthCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(ImportCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -28,6 +28,9 @@ public static class ModelRegistry
         new("m2snet", "M2SNet: multi-scale in multi-scale subtraction network", 352, ImageNetMean, ImageNetStd, 27_692_585, () => new Networks.M2SNet()),
         new("msnet", "MSNet: multi-scale subtraction network", 352, ImageNetMean, ImageNetStd, 27_692_329, () => new Networks.MSNet()),
         new("chnet", "CHNet: Res2Net-50 features with a pixel-classification head", 352, ImageNetMean, ImageNetStd, null, () => new Networks.CHNet()),
+        new("m2snet-s", "M2SNet-S: M2SNet at a quarter of every width, for CPU-only boxes and the demo", 352, ImageNetMean, ImageNetStd, null,
+            () => new Networks.M2SNet(widthDivisor: 4)),
+        new("chnet-s", "CHNet-S: CHNet at a quarter of every width", 352, ImageNetMean, ImageNetStd, null, () => new Networks.CHNet(widthDivisor: 4)),
     ];
 
     public static IEnumerable<string> Names => All.Select(m => m.Name);

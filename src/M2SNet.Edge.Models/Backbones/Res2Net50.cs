@@ -102,7 +102,8 @@ public readonly record struct Res2NetFeatures<T>(T X1, T X2, T X3, T X4, T? X5);
 /// Res2Net-50 v1b 26w×4s (Gao et al.): deep stem (three 3×3 convolutions), max-pool, stages of
 /// 3, 4, 6, 3 bottlenecks with 256/512/1024/2048 output channels. <c>fc</c> is kept for the
 /// ImageNet checkpoints' keys but is not used. Without <paramref name="withLastStage"/> the network
-/// stops after layer3 (CHNet).
+/// stops after layer3 (CHNet). A <paramref name="widthDivisor"/> above 1 divides every channel
+/// count (the small variants for CPU-only boxes and the demo).
 /// </summary>
 public sealed class Res2Net50 : nn.Module
 {
@@ -115,20 +116,22 @@ public sealed class Res2Net50 : nn.Module
     private readonly Res2NetStage? layer4;
     private readonly nn.Linear? fc;
 
-    public Res2Net50(bool withLastStage = true)
+    public Res2Net50(bool withLastStage = true, int widthDivisor = 1)
     {
+        var d = widthDivisor;
+        if (d < 1 || 32 % d != 0) throw new ArgumentException($"the width divisor must divide 32, not {d}", nameof(widthDivisor));
         conv1 = register_module(nameof(conv1), new nn.Sequential(
-            Layers.Conv(3, 32, 3, stride: 2), new nn.BatchNorm2d(32), new nn.ReLU(),
-            Layers.Conv(32, 32, 3), new nn.BatchNorm2d(32), new nn.ReLU(),
-            Layers.Conv(32, 64, 3)));
-        bn1 = register_module(nameof(bn1), new nn.BatchNorm2d(64));
-        layer1 = register_module(nameof(layer1), new Res2NetStage(64, 64, 3, 1));
-        layer2 = register_module(nameof(layer2), new Res2NetStage(256, 128, 4, 2));
-        layer3 = register_module(nameof(layer3), new Res2NetStage(512, 256, 6, 2));
+            Layers.Conv(3, 32 / d, 3, stride: 2), new nn.BatchNorm2d(32 / d), new nn.ReLU(),
+            Layers.Conv(32 / d, 32 / d, 3), new nn.BatchNorm2d(32 / d), new nn.ReLU(),
+            Layers.Conv(32 / d, 64 / d, 3)));
+        bn1 = register_module(nameof(bn1), new nn.BatchNorm2d(64 / d));
+        layer1 = register_module(nameof(layer1), new Res2NetStage(64 / d, 64 / d, 3, 1));
+        layer2 = register_module(nameof(layer2), new Res2NetStage(256 / d, 128 / d, 4, 2));
+        layer3 = register_module(nameof(layer3), new Res2NetStage(512 / d, 256 / d, 6, 2));
         if (withLastStage)
         {
-            layer4 = register_module(nameof(layer4), new Res2NetStage(1024, 512, 3, 2));
-            fc = register_module(nameof(fc), new nn.Linear(2048, 1000));
+            layer4 = register_module(nameof(layer4), new Res2NetStage(1024 / d, 512 / d, 3, 2));
+            fc = register_module(nameof(fc), new nn.Linear(2048 / d, 1000));
         }
         Layers.InitializeLikeResNet(this);
     }

@@ -16,15 +16,18 @@ public sealed class CHNet : nn.Module, ISegmentationNetwork
     private readonly nn.Conv2d side1, side2, side3, side4;
     private readonly nn.Sequential head;
 
-    public CHNet()
+    /// <param name="widthDivisor">1 for the paper's network; more divides every channel count (small variants).</param>
+    public CHNet(int widthDivisor = 1)
     {
-        resnet = register_module(nameof(resnet), new Res2Net50(withLastStage: false));
-        side1 = register_module(nameof(side1), new nn.Conv2d(64, 64, 1));
-        side2 = register_module(nameof(side2), new nn.Conv2d(256, 64, 1));
-        side3 = register_module(nameof(side3), new nn.Conv2d(512, 64, 1));
-        side4 = register_module(nameof(side4), new nn.Conv2d(1024, 64, 1));
+        var d = widthDivisor;
+        var c = 64 / d;
+        resnet = register_module(nameof(resnet), new Res2Net50(withLastStage: false, widthDivisor: d));
+        side1 = register_module(nameof(side1), new nn.Conv2d(64 / d, c, 1));
+        side2 = register_module(nameof(side2), new nn.Conv2d(256 / d, c, 1));
+        side3 = register_module(nameof(side3), new nn.Conv2d(512 / d, c, 1));
+        side4 = register_module(nameof(side4), new nn.Conv2d(1024 / d, c, 1));
         head = register_module(nameof(head), new nn.Sequential(
-            new nn.Conv2d(256, 64, 1), new nn.BatchNorm2d(64), new nn.ReLU(), new nn.Conv2d(64, 1, 1)));
+            new nn.Conv2d(4 * c, c, 1), new nn.BatchNorm2d(c), new nn.ReLU(), new nn.Conv2d(c, 1, 1)));
     }
 
     public nn.Module Backbone => resnet;

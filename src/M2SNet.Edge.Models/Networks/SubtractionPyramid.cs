@@ -23,24 +23,27 @@ public abstract class SubtractionPyramid : nn.Module, ISegmentationNetwork
     private readonly nn.Sequential output4, output3, output2, output1;
     private readonly TorchOps _naive = new(OnesConvolution.Naive);
 
-    protected SubtractionPyramid(bool multiScale)
+    /// <param name="widthDivisor">1 for the papers' network; more divides every channel count (small variants).</param>
+    protected SubtractionPyramid(bool multiScale, int widthDivisor = 1)
     {
-        resnet = register_module(nameof(resnet), new Res2Net50());
-        Func<ISubtractionUnit> unit = () => new SubtractionUnit();
+        var d = widthDivisor;
+        var c = 64 / d;
+        resnet = register_module(nameof(resnet), new Res2Net50(widthDivisor: d));
+        Func<ISubtractionUnit> unit = () => new SubtractionUnit(c);
         if (multiScale)
         {
             // conv_3 and conv_5: the fixed all-ones filters' batch norms, shared by every unit.
-            var conv_3 = register_module("conv_3", new FixedOnesFilter(3));
-            var conv_5 = register_module("conv_5", new FixedOnesFilter(5));
-            unit = () => new MultiScaleSubtractionUnit(conv_3, conv_5);
+            var conv_3 = register_module("conv_3", new FixedOnesFilter(3, c));
+            var conv_5 = register_module("conv_5", new FixedOnesFilter(5, c));
+            unit = () => new MultiScaleSubtractionUnit(conv_3, conv_5, c);
         }
         ISubtractionUnit Unit(string name) => (ISubtractionUnit)register_module(name, (nn.Module)unit());
-        nn.Sequential Cbr(string name, long inChannels) => register_module(name, Layers.ConvBnRelu(inChannels, 64));
+        nn.Sequential Cbr(string name, long inChannels) => register_module(name, Layers.ConvBnRelu(inChannels, c));
 
-        x5_dem_1 = Cbr(nameof(x5_dem_1), 2048);
-        x4_dem_1 = Cbr(nameof(x4_dem_1), 1024);
-        x3_dem_1 = Cbr(nameof(x3_dem_1), 512);
-        x2_dem_1 = Cbr(nameof(x2_dem_1), 256);
+        x5_dem_1 = Cbr(nameof(x5_dem_1), 2048 / d);
+        x4_dem_1 = Cbr(nameof(x4_dem_1), 1024 / d);
+        x3_dem_1 = Cbr(nameof(x3_dem_1), 512 / d);
+        x2_dem_1 = Cbr(nameof(x2_dem_1), 256 / d);
         x5_x4 = Unit(nameof(x5_x4));
         x4_x3 = Unit(nameof(x4_x3));
         x3_x2 = Unit(nameof(x3_x2));
@@ -50,16 +53,16 @@ public abstract class SubtractionPyramid : nn.Module, ISegmentationNetwork
         x3_x2_x1 = Unit(nameof(x3_x2_x1));
         x5_x4_x3_x2 = Unit(nameof(x5_x4_x3_x2));
         x4_x3_x2_x1 = Unit(nameof(x4_x3_x2_x1));
-        x5_dem_4 = Cbr(nameof(x5_dem_4), 64);
+        x5_dem_4 = Cbr(nameof(x5_dem_4), c);
         x5_x4_x3_x2_x1 = Unit(nameof(x5_x4_x3_x2_x1));
-        level3 = Cbr(nameof(level3), 64);
-        level2 = Cbr(nameof(level2), 64);
-        level1 = Cbr(nameof(level1), 64);
-        x5_dem_5 = Cbr(nameof(x5_dem_5), 2048);
-        output4 = Cbr(nameof(output4), 64);
-        output3 = Cbr(nameof(output3), 64);
-        output2 = Cbr(nameof(output2), 64);
-        output1 = register_module(nameof(output1), new nn.Sequential(new nn.Conv2d(64, 1, 3, padding: 1)));
+        level3 = Cbr(nameof(level3), c);
+        level2 = Cbr(nameof(level2), c);
+        level1 = Cbr(nameof(level1), c);
+        x5_dem_5 = Cbr(nameof(x5_dem_5), 2048 / d);
+        output4 = Cbr(nameof(output4), c);
+        output3 = Cbr(nameof(output3), c);
+        output2 = Cbr(nameof(output2), c);
+        output1 = register_module(nameof(output1), new nn.Sequential(new nn.Conv2d(c, 1, 3, padding: 1)));
     }
 
     /// <summary>How <see cref="forward"/> computes the all-ones convolutions (the function is the same).</summary>
@@ -113,7 +116,7 @@ public abstract class SubtractionPyramid : nn.Module, ISegmentationNetwork
 }
 
 /// <summary>M2SNet (Zhao et al., 2023): multi-scale subtraction units with fixed 1/3/5 all-ones filters.</summary>
-public sealed class M2SNet() : SubtractionPyramid(multiScale: true);
+public sealed class M2SNet(int widthDivisor = 1) : SubtractionPyramid(multiScale: true, widthDivisor);
 
 /// <summary>MSNet (Zhao et al., MICCAI 2021): single-scale subtraction units.</summary>
-public sealed class MSNet() : SubtractionPyramid(multiScale: false);
+public sealed class MSNet(int widthDivisor = 1) : SubtractionPyramid(multiScale: false, widthDivisor);
