@@ -4,6 +4,8 @@ using System.Globalization;
 using M2SNet.Edge.Export;
 using M2SNet.Edge.Models;
 using M2SNet.Edge.Models.Networks;
+using M2SNet.Edge.Onnx;
+using M2SNet.Edge.Training;
 using static M2SNet.Edge.Torch.torch;
 
 namespace M2SNet.Edge.Cli;
@@ -42,15 +44,20 @@ internal static class ExportCommand
             void Step(string what) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{clock.Elapsed.TotalSeconds,6:F1}s] {what}"));
             Step($"creating {spec.Name}");
             using var network = (nn.Module)spec.Create();
+            TrainingMeta? meta = null;
             if (weights is not null)
             {
                 Step($"loading {weights.Name}");
-                var kind = Checkpoint.LoadNetwork((ISegmentationNetwork)network, Checkpoint.Load(weights.FullName));
+                var checkpointFile = TrainingCheckpoint.Read(weights.FullName);
+                meta = checkpointFile.Meta;
+                var kind = Checkpoint.LoadNetwork((ISegmentationNetwork)network, checkpointFile.Model);
                 if (kind == CheckpointKind.Backbone) Step("note: the checkpoint holds only an ImageNet backbone; the decoder is untrained");
             }
             var request = new ExportRequest(spec.Name, parse.GetValue(output)!.FullName, s,
                 parse.GetValue(naive) ? GraphForm.Naive : GraphForm.Optimised, parse.GetValue(fp16), parse.GetValue(sigmoid),
-                parse.GetValue(version)!);
+                parse.GetValue(version)!,
+                Training: meta is null ? null : new ModelManifest.TrainingSummary(meta.Data, meta.Images, meta.Epochs, meta.Notes),
+                Validation: meta?.Validation.Count > 0 ? meta.Validation : null);
             var result = OnnxExporter.Export((ISegmentationNetwork)network, request, new SyncProgress<string>(Step));
             Step($"wrote {result.OnnxPath} ({result.Bytes / 1048576.0:F1} MiB, {result.Nodes} nodes) and {Path.GetFileName(result.ManifestPath)}");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

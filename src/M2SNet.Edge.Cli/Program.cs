@@ -6,6 +6,7 @@ root.Subcommands.Add(OrtCheckCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(SynthCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(ImportCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 return await root.Parse(args).InvokeAsync();
