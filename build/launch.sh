@@ -25,7 +25,7 @@ stamp="$out/.built"
 needs_build() {
   [ -f "$stamp" ] || return 0
   # Anything that goes into the build, newer than the last one (build outputs excluded).
-  [ -n "$(find "$root/src" "$root/protos" "$root/native" "$root/build" "$root/models" \
+  [ -n "$(find "$root/src" "$root/protos" "$root/native" "$root/build" \
             "$root/Directory.Build.props" "$root/Directory.Packages.props" \
             \( -name bin -o -name obj \) -prune -o -type f -newer "$stamp" -print -quit 2>/dev/null)" ]
 }

@@ -65,5 +65,23 @@ exportCommand.SetAction(parse =>
     return 0;
 });
 
-var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand };
+var stepQuick = new Option<bool>("--quick") { Description = "128x128 input, two rounds, for CI" };
+var stepOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var stepThreads = new Option<int>("--threads") { Description = "libtorch threads", DefaultValueFactory = _ => 2 };
+var stepCommand = new Command("train-step", "One training step of M2SNet (batch 2, structure loss + LossNet, SGD), naive vs rewritten fixed convolution.") { stepQuick, stepOut, stepThreads };
+stepCommand.SetAction(parse =>
+{
+    var report = TrainStepBenchmark.Run(parse.GetValue(stepQuick), parse.GetValue(stepThreads), p => Console.Error.Write($"\r  {p}   "));
+    Console.Error.WriteLine();
+    Console.WriteLine($"M2SNet training step on libtorch {report.LibTorch}, {report.Threads} threads, batch {report.Batch}, {report.Size}x{report.Size}, with LossNet, {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores)");
+    foreach (var (name, s) in report.Variants)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-22} median {s.Median / 1000,6:F2} s/step  {report.ImagesPerSecond[name],6:F2} images/s"));
+    }
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rewritten fixed convolution: {report.RewriteSpeedup:F2}x faster per step"));
+    Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(stepOut), "train-step", report)}");
+    return 0;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand };
 return root.Parse(args).Invoke();

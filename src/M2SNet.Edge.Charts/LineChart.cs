@@ -65,7 +65,8 @@ public static class LineChart
             Cv2.Line(image, new Point(x0 + Left, Py(t)), new Point(x0 + Left + plotW, Py(t)), grid);
             Text(image, Format(t), new Point(x0 + 6, Py(t) + 4), 0.4, black);
         }
-        foreach (var t in Ticks(xmin, xmax))
+        var integralX = points.Count > 0 && points.All(p => p.X == Math.Floor(p.X));
+        foreach (var t in Ticks(xmin, xmax, integralX ? 1 : 0))
         {
             Cv2.Line(image, new Point(Px(t), Top), new Point(Px(t), Top + plotH), grid);
             Text(image, Format(t), new Point(Px(t) - 10, Top + plotH + 16), 0.4, black);
@@ -75,7 +76,6 @@ public static class LineChart
         Text(image, panel.XLabel, new Point(x0 + Left + plotW / 2 - 30, PanelHeight - 12), 0.45, black);
         Text(image, panel.YLabel, new Point(x0 + 6, Top - 8), 0.4, black);
 
-        var legendY = Top + 16;
         foreach (var s in panel.Series)
         {
             var ps = s.Points.Where(p => double.IsFinite(p.X) && double.IsFinite(p.Y)).Select(p => new Point(Px(p.X), Py(p.Y))).ToArray();
@@ -91,23 +91,32 @@ public static class LineChart
             {
                 Cv2.Circle(image, ps[0], 3, s.Color, -1, LineTypes.AntiAlias);
             }
-            Cv2.Line(image, new Point(x0 + Left + plotW - 150, legendY - 4), new Point(x0 + Left + plotW - 130, legendY - 4), s.Color, 2);
-            Text(image, s.Name, new Point(x0 + Left + plotW - 125, legendY), 0.4, black);
+        }
+
+        // The legend on a white box over the lines, top right.
+        var textWidth = panel.Series.Max(s => Cv2.GetTextSize(s.Name, HersheyFonts.Simplex, 0.4, 1, out _).Width);
+        var legendLeft = x0 + Left + plotW - textWidth - 40;
+        Cv2.Rectangle(image, new Point(legendLeft, Top + 3), new Size(textWidth + 36, 16 * panel.Series.Count + 4), new Scalar(255, 255, 255), -1);
+        var legendY = Top + 16;
+        foreach (var s in panel.Series)
+        {
+            Cv2.Line(image, new Point(legendLeft + 4, legendY - 4), new Point(legendLeft + 24, legendY - 4), s.Color, 2);
+            Text(image, s.Name, new Point(legendLeft + 29, legendY), 0.4, black);
             legendY += 16;
         }
     }
 
-    /// <summary>About five ticks at 1, 2 or 5 times a power of ten.</summary>
-    public static IEnumerable<double> Ticks(double min, double max)
+    /// <summary>About five ticks at 1, 2 or 5 times a power of ten, no closer than <paramref name="minimumStep"/> (1 for epochs).</summary>
+    public static IEnumerable<double> Ticks(double min, double max, double minimumStep = 0)
     {
         var raw = (max - min) / 5;
         var magnitude = Math.Pow(10, Math.Floor(Math.Log10(raw)));
-        var step = new[] { 1.0, 2.0, 5.0, 10.0 }.Select(f => f * magnitude).First(s => s >= raw);
+        var step = Math.Max(minimumStep, new[] { 1.0, 2.0, 5.0, 10.0 }.Select(f => f * magnitude).First(s => s >= raw));
         for (var t = Math.Ceiling(min / step) * step; t <= max + step * 1e-9; t += step) yield return Math.Abs(t) < step * 1e-9 ? 0 : t;
     }
 
     private static string Format(double v) =>
-        Math.Abs(v) >= 1000 || (Math.Abs(v) < 0.01 && v != 0) ? v.ToString("0.##E0", CultureInfo.InvariantCulture) : v.ToString("0.###", CultureInfo.InvariantCulture);
+        Math.Abs(v) >= 1000 || (Math.Abs(v) < 0.001 && v != 0) ? v.ToString("0.##E0", CultureInfo.InvariantCulture) : v.ToString("0.###", CultureInfo.InvariantCulture);
 
     private static void Text(Mat image, string text, Point at, double scale, Scalar color) =>
         Cv2.PutText(image, text, at, HersheyFonts.Simplex, scale, color, 1);

@@ -37,7 +37,8 @@ public sealed class Trainer(TrainingOptions options, Action<string>? log = null)
         if (o.Size < 32 || o.Size % 32 != 0) throw new ArgumentException($"the training size must be a positive multiple of 32, not {o.Size}");
         if (o.BatchSize < 1) throw new ArgumentException("the batch size must be at least 1");
         if (o.Epochs < 1) throw new ArgumentException("train for at least one epoch");
-        if (o.Threads > 0) set_num_threads(o.Threads);
+        // libtorch counts physical cores by default; a 2-vCPU appliance would train on one.
+        set_num_threads(o.Threads > 0 ? o.Threads : Environment.ProcessorCount);
         manual_seed((ulong)o.Seed);
         Directory.CreateDirectory(o.OutputDirectory);
 

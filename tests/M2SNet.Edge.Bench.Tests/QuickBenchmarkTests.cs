@@ -42,6 +42,16 @@ public sealed class QuickBenchmarkTests
     }
 
     [Fact]
+    public void Train_step_quick_run_reports_images_per_second_for_both_forms()
+    {
+        var report = TrainStepBenchmark.Run(quick: true, threads: 2, _ => { });
+
+        Assert.Equal([TrainStepBenchmark.Naive, TrainStepBenchmark.Rewritten], report.Variants.Keys.Order());
+        Assert.Equal(2 / (report.Variants[TrainStepBenchmark.Rewritten].Median / 1000), report.ImagesPerSecond[TrainStepBenchmark.Rewritten], 9);
+        Assert.True(report.RewriteSpeedup > 0);
+    }
+
+    [Fact]
     public void Report_is_written_as_json_with_the_machine_it_ran_on()
     {
         var dir = Directory.CreateTempSubdirectory("m2s-bench-");

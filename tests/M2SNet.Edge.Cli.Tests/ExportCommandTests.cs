@@ -35,7 +35,7 @@ public sealed class ExportCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--model", "unet", "unknown model 'unet' (known: m2snet, msnet, chnet)")]
+    [InlineData("--model", "unet", "unknown model 'unet' (known: m2snet, msnet, chnet, m2snet-s, chnet-s)")]
     [InlineData("--size", "100", "--size must be a positive multiple of 32, not 100")]
     public async Task Bad_arguments_are_one_clear_line(string option, string value, string message)
     {

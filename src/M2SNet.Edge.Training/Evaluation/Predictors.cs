@@ -73,6 +73,7 @@ public sealed class TorchPredictor : PredictorBase
 
     public TorchPredictor(ModelSpec spec, string checkpoint, int size) : base(size, spec.Mean, spec.Std)
     {
+        set_num_threads(Environment.ProcessorCount);
         _network = (nn.Module)spec.Create();
         Checkpoint.LoadNetwork((ISegmentationNetwork)_network, Checkpoint.Load(checkpoint));
         _network.eval();
