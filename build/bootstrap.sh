@@ -2,8 +2,8 @@
 # The one place that installs what M2SNet.Edge needs outside NuGet: Debian packages,
 # the ONNX Runtime native library (from the npm package onnxruntime-node) and the C++ shims.
 #
-#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, opencv-shim, pytorch
-#                                          (default: all but pytorch, which only the tests need)
+#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg
+#                                          (default: the first three; the tests ask for the others)
 #
 # Idempotent and quick when everything is present; safe to call from concurrent builds
 # (serialised by a lock). MSBuild calls it before building the projects that need it.
@@ -109,7 +109,7 @@ torch_shim() {
 
 # --- OpenCV shim -----------------------------------------------------------------------------------
 opencv_shim() {
-  ensure_apt g++ cmake make libopencv-dev
+  ensure_apt g++ cmake make pkg-config libopencv-dev libavutil-dev
   local build="$native/opencv-shim"
   mkdir -p "$build"
   if [ ! -f "$build/CMakeCache.txt" ]; then
@@ -120,6 +120,9 @@ opencv_shim() {
   cmake --build "$build" -j "$(nproc)" >"$build/build.log" 2>&1 \
     || { grep -E "error" "$build/build.log" | head -n 20 >&2; die "building native/opencv failed; see $build/build.log"; }
 }
+
+# --- FFmpeg's command-line tool, for the video tests' local stream server --------------------
+ffmpeg_tool() { ensure_apt ffmpeg; }
 
 # --- PyTorch, for the tests that check our checkpoints load in PyTorch itself -------------------
 pytorch() { ensure_apt python3-torch; }
@@ -135,6 +138,7 @@ for c in "${components[@]}"; do
     torch-shim) torch_shim ;;
     opencv-shim) opencv_shim ;;
     pytorch) pytorch ;;
-    *) die "unknown component '$c' (known: onnxruntime, torch-shim, opencv-shim, pytorch)" ;;
+    ffmpeg) ffmpeg_tool ;;
+    *) die "unknown component '$c' (known: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg)" ;;
   esac
 done

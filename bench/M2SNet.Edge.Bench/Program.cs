@@ -83,5 +83,21 @@ stepCommand.SetAction(parse =>
     return 0;
 });
 
-var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand };
+var videoQuick = new Option<bool>("--quick") { Description = "a one-second video, for CI" };
+var videoOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var videoCommand = new Command("video", "1080p video ingest: decode and one-call preprocessing per frame, against plain C# preprocessing.") { videoQuick, videoOut };
+videoCommand.SetAction(parse =>
+{
+    var report = VideoIngestBenchmark.Run(parse.GetValue(videoQuick), p => Console.Error.Write($"\r  {p}   "));
+    Console.Error.WriteLine();
+    Console.WriteLine($"OpenCV {report.OpenCv}, {report.Video}, {report.Frames} frames, {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores)");
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"decode: {report.DecodeFps:F0} fps (median {report.Decode.Median:F2} ms, p99 {report.Decode.P99:F2} ms)"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"preprocess to 352x352, native: median {report.PreprocessNative.Median:F3} ms, p99 {report.PreprocessNative.P99:F3} ms"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"preprocess, plain C# baseline: median {report.PreprocessManaged.Median:F1} ms -> native is {report.NativeSpeedup:F0}x faster"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"decode + preprocess use 1/{report.Headroom:F0} of a 30 fps frame interval"));
+    Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(videoOut), "video-ingest", report)}");
+    return 0;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand };
 return root.Parse(args).Invoke();

@@ -8,40 +8,28 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "m2s_common.hpp"
+
 #include <cstring>
 #include <string>
 #include <vector>
 
-#define M2S_API extern "C" __attribute__((visibility("default")))
-
 using m2s_mat = cv::Mat*;
 
+namespace m2s {
+thread_local std::string last_error;
+}  // namespace m2s
+
+using m2s::guard;
+using m2s::set_error;
+
 namespace {
-
-thread_local std::string g_last_error;
-
-void set_error(const char* message) { g_last_error = message ? message : "unknown error"; }
-
-template <typename F>
-int guard(F&& body) {
-  try {
-    body();
-    return 0;
-  } catch (const cv::Exception& e) {
-    set_error(e.what());
-  } catch (const std::exception& e) {
-    set_error(e.what());
-  } catch (...) {
-    set_error("unknown C++ exception in OpenCV");
-  }
-  return -1;
-}
 
 cv::Scalar scalar(const double* v) { return cv::Scalar(v[0], v[1], v[2], v[3]); }
 
 }  // namespace
 
-M2S_API const char* m2s_cv_last_error() { return g_last_error.c_str(); }
+M2S_API const char* m2s_cv_last_error() { return m2s::last_error.c_str(); }
 
 M2S_API const char* m2s_cv_version() { return CV_VERSION; }
 

@@ -27,7 +27,7 @@ internal static class CliErrors
     private static bool IsUserFacing(Exception e) => e is CliException or OrtException or OrtLibraryException or TorchException
         or torch.StateDictException or ExportVerificationException or InvalidDataException or IOException
         or UnauthorizedAccessException or ArgumentException or DllNotFoundException or Training.Data.DatasetException
-        or OpenCv.OpenCvException;
+        or OpenCv.OpenCvException or Video.VideoSourceException;
 }
 
 /// <summary>Progress reported on the caller's thread, in order (System.Progress posts to the thread pool).</summary>

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using M2SNet.Edge.Training.Synthetic;
+using M2SNet.Edge.Synthetic;
 
 namespace M2SNet.Edge.Cli;
 

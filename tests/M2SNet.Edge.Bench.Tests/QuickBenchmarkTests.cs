@@ -52,6 +52,17 @@ public sealed class QuickBenchmarkTests
     }
 
     [Fact]
+    public void Video_ingest_quick_run_times_decoding_and_both_preprocessings()
+    {
+        var report = VideoIngestBenchmark.Run(quick: true, _ => { });
+
+        Assert.Equal(30, report.Frames);
+        Assert.True(report.DecodeFps > 0 && report.PreprocessNative.Median > 0);
+        Assert.Equal(3, report.PreprocessManaged.Count);
+        Assert.Equal(report.PreprocessManaged.Median / report.PreprocessNative.Median, report.NativeSpeedup, 9);
+    }
+
+    [Fact]
     public void Report_is_written_as_json_with_the_machine_it_ran_on()
     {
         var dir = Directory.CreateTempSubdirectory("m2s-bench-");

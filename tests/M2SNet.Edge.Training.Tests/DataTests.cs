@@ -1,7 +1,7 @@
 using M2SNet.Edge.Models;
 using M2SNet.Edge.OpenCv;
 using M2SNet.Edge.Training.Data;
-using M2SNet.Edge.Training.Synthetic;
+using M2SNet.Edge.Synthetic;
 
 namespace M2SNet.Edge.Training.Tests;
 

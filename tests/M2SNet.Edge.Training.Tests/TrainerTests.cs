@@ -3,7 +3,7 @@ using M2SNet.Edge.Models;
 using M2SNet.Edge.TestSupport;
 using M2SNet.Edge.Training.Data;
 using M2SNet.Edge.Training.Evaluation;
-using M2SNet.Edge.Training.Synthetic;
+using M2SNet.Edge.Synthetic;
 
 namespace M2SNet.Edge.Training.Tests;
 

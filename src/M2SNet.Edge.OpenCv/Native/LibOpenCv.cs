@@ -70,4 +70,19 @@ internal static unsafe partial class LibOpenCv
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int m2s_put_text(nint img, string text, int x, int y, int font, double scale, double* color, int thickness, int lineType);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int m2s_text_size(string text, int font, double scale, int thickness, int* width, int* height, int* baseline);
     [LibraryImport(Library)] public static partial int m2s_draw_mask_contours(nint img, nint mask, double* color, int thickness);
+
+    [LibraryImport(Library)] public static partial void m2s_video_hook_ffmpeg_log();
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int m2s_capture_open(string? source, int index, int api, int* parameters, int count, nint* capture);
+    [LibraryImport(Library)] public static partial void m2s_capture_free(nint capture);
+    [LibraryImport(Library)] public static partial int m2s_capture_read(nint capture, nint dst);
+    [LibraryImport(Library)] public static partial double m2s_capture_get(nint capture, int property);
+    [LibraryImport(Library)] public static partial int m2s_capture_set(nint capture, int property, double value);
+    [LibraryImport(Library)] public static partial int m2s_capture_backend_name(nint capture, byte* name, int capacity);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int m2s_writer_open(string path, int api, int fourcc, double fps, int width, int height, int isColor, nint* writer);
+    [LibraryImport(Library)] public static partial int m2s_writer_write(nint writer, nint frame);
+    [LibraryImport(Library)] public static partial void m2s_writer_free(nint writer);
+    [LibraryImport(Library)] public static partial int m2s_preprocess(nint src, int roiX, int roiY, int roiW, int roiH, int outW, int outH, float* mean, float* std, float* dst);
+    [LibraryImport(Library)] public static partial int m2s_scores_to_map(float* scores, int h, int w, int isLogits, int binary, float threshold, int roiX, int roiY, int roiW, int roiH, int outW, int outH, nint dst);
+    [LibraryImport(Library)] public static partial int m2s_overlay(nint frame, nint mask, double* color, double opacity, int contourThickness, nint dst);
+    [LibraryImport(Library)] public static partial int m2s_field_of_view(nint frame, int threshold, int* x, int* y, int* w, int* h);
 }

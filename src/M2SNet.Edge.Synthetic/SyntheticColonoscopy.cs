@@ -1,6 +1,6 @@
 using M2SNet.Edge.OpenCv;
 
-namespace M2SNet.Edge.Training.Synthetic;
+namespace M2SNet.Edge.Synthetic;
 
 /// <summary>How synthetic colonoscopy frames look.</summary>
 /// <param name="NoiseSigma">Sensor noise, in 8-bit levels.</param>
@@ -254,5 +254,30 @@ public static class SyntheticDataset
             Cv2.ImWrite(Path.Combine(masks, $"{name}.png"), mask);
             progress?.Report(i + 1);
         }
+    }
+}
+
+/// <summary>Writes a synthetic endoscopy video: one scene, its polyps drifting, at a steady frame rate.</summary>
+public static class SampleVideo
+{
+    /// <returns>Frames written.</returns>
+    public static int Write(string path, int seed = 7, double seconds = 10, double fps = 30, int width = 640, int height = 512,
+        string fourcc = "mp4v", IProgress<int>? progress = null)
+    {
+        if (seconds <= 0 || fps <= 0) throw new ArgumentException("the video needs a positive duration and frame rate");
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        var frames = (int)Math.Round(seconds * fps);
+        using var scene = new SyntheticScene(seed, new SyntheticOptions(width, height, MinPolyps: 1, MaxPolyps: 2));
+        using var writer = new VideoWriter(path, FourCC.FromString(fourcc), fps, new Size(width, height));
+        using var image = new Mat();
+        using var mask = new Mat();
+        for (var t = 0; t < frames; t++)
+        {
+            scene.Render(t, image, mask);
+            writer.Write(image);
+            progress?.Report(t + 1);
+        }
+        return frames;
     }
 }

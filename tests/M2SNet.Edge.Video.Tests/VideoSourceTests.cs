@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using M2SNet.Edge.OpenCv;
+
+namespace M2SNet.Edge.Video.Tests;
+
+public sealed class VideoSourceTests(Videos videos) : IClassFixture<Videos>
+{
+    private static VideoSourceOptions File(string path, bool realtime = false) =>
+        new() { Source = VideoSourceSpec.Parse(path), Realtime = realtime };
+
+    private static List<(long Sequence, long CaptureNs, double SourceMs, int W, int H)> Drain(VideoSource source, Action<Frame>? inspect = null)
+    {
+        var seen = new List<(long, long, double, int, int)>();
+        while (source.Frames.Take(TestContext.Current.CancellationToken) is { } frame)
+        {
+            using (frame)
+            {
+                inspect?.Invoke(frame);
+                seen.Add((frame.Sequence, frame.CaptureTimestampNs, frame.SourceTimestampMs, frame.Width, frame.Height));
+            }
+        }
+        return seen;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Written_videos_read_back_with_consecutive_sequence_numbers_and_rising_timestamps(bool fullHd)
+    {
+        var path = fullHd ? videos.FullHd : videos.Pal;
+        // A prompt reader: a frame is published only after the last was taken, so none is dropped.
+        using var source = new VideoSource(File(path, realtime: true));
+        source.Start();
+
+        var frames = Drain(source);
+
+        Assert.Equal(fullHd ? 30 : 90, frames.Count);
+        Assert.Equal(Enumerable.Range(1, frames.Count).Select(i => (long)i), frames.Select(f => f.Sequence));
+        Assert.All(frames, f => Assert.Equal(fullHd ? (1920, 1080) : (720, 576), (f.W, f.H)));
+        Assert.True(frames.Zip(frames.Skip(1)).All(p => p.Second.CaptureNs > p.First.CaptureNs && p.Second.SourceMs > p.First.SourceMs));
+        Assert.Equal(0, source.FramesDropped);
+        Assert.Equal(SourceEventKind.Ended, source.Events[^1].Kind);
+    }
+
+    [Fact]
+    public void A_three_second_file_in_real_time_takes_three_seconds()
+    {
+        using var source = new VideoSource(File(videos.Pal, realtime: true));
+        var clock = Stopwatch.StartNew();
+        source.Start();
+
+        var frames = Drain(source);
+
+        Assert.Equal(90, frames.Count);
+        Assert.InRange(clock.Elapsed.TotalSeconds, 2.8, 4.0);
+        var spanMs = (frames[^1].CaptureNs - frames[0].CaptureNs) / 1e6;
+        Assert.InRange(spanMs, 89 * 1000 / 30.0 - 60, 89 * 1000 / 30.0 + 200);
+    }
+
+    [Fact]
+    public void A_slow_reader_gets_the_newest_frame_and_the_rest_are_counted_as_dropped()
+    {
+        using var source = new VideoSource(File(videos.Pal, realtime: true));
+        source.Start();
+
+        var frames = Drain(source, _ => Thread.Sleep(100)); // a 10 fps consumer of a 30 fps source
+
+        Assert.InRange(frames.Count, 20, 45);
+        Assert.Equal(90 - frames.Count, source.FramesDropped);
+        Assert.True(frames.Zip(frames.Skip(1)).Count(p => p.Second.Sequence - p.First.Sequence >= 2) > frames.Count / 2,
+            "most consecutive frames the reader saw were more than one apart");
+        Assert.Equal(90, frames[^1].Sequence);
+    }
+
+    [Fact]
+    public void Frames_reuse_their_buffers_in_steady_state()
+    {
+        using var source = new VideoSource(File(videos.Pal));
+        source.Start();
+
+        Drain(source);
+
+        Assert.InRange(source.FramesAllocated, 1, 4);
+    }
+
+    [Fact]
+    public void A_looping_file_starts_again_at_its_end()
+    {
+        using var source = new VideoSource(File(videos.FullHd) with { Loop = true });
+        source.Start();
+        var seen = 0;
+        while (seen < 45 && source.Frames.Take(TestContext.Current.CancellationToken) is { } f)
+        {
+            f.Dispose();
+            seen++;
+        }
+
+        Assert.Equal(45, seen);
+        Assert.True(source.Events.Count(e => e.Kind == SourceEventKind.Opened) >= 2);
+    }
+
+    [Fact]
+    public void Automatic_region_of_interest_crops_the_black_border()
+    {
+        using var source = new VideoSource(File(videos.Pal) with { RegionOfInterest = RegionOfInterestMode.Auto });
+        source.Start();
+        Rect roi = default;
+
+        Drain(source, f => roi = f.RegionOfInterest);
+
+        // The synthetic endoscope's octagon fills the frame but its corners are black: the box is
+        // the octagon's (nearly the whole frame), never more.
+        Assert.InRange(roi.Width, 600, 720);
+        Assert.InRange(roi.Height, 480, 576);
+    }
+}
+
+public sealed class FaultTests(Videos videos) : IClassFixture<Videos>
+{
+    [Fact]
+    public void A_missing_file_is_a_clear_error()
+    {
+        using var source = new VideoSource(new VideoSourceOptions { Source = VideoSourceSpec.Parse("/nonexistent/case.mp4") });
+
+        var e = Assert.Throws<VideoSourceException>(source.Start);
+
+        Assert.Equal("video file not found: /nonexistent/case.mp4", e.Message);
+    }
+
+    [Fact]
+    public void An_absent_capture_device_is_a_clear_error()
+    {
+        using var source = new VideoSource(new VideoSourceOptions { Source = VideoSourceSpec.Parse("/dev/video42") });
+
+        var e = Assert.Throws<VideoSourceException>(source.Start);
+
+        Assert.StartsWith("no capture device at /dev/video42", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("ftp://camera/stream")]
+    [InlineData("rtsp://")]
+    public void A_malformed_address_is_refused(string address)
+    {
+        Assert.Throws<ArgumentException>(() => VideoSourceSpec.Parse(address));
+    }
+
+    [Fact]
+    public void A_file_that_is_not_a_video_is_refused()
+    {
+        var path = Path.Combine(videos.Directory.FullName, "notes.mp4");
+        System.IO.File.WriteAllText(path, "this is not a video");
+        using var source = new VideoSource(new VideoSourceOptions { Source = VideoSourceSpec.Parse(path) });
+
+        var e = Assert.Throws<VideoSourceException>(source.Start);
+
+        Assert.Contains("cannot open", e.Message);
+    }
+
+    [Fact]
+    public void A_truncated_file_ends_early_with_the_reason()
+    {
+        var fastStart = Path.Combine(videos.Directory.FullName, "faststart.mp4");
+        Ffmpeg.Run($"-y -i {videos.Pal} -c copy -movflags +faststart {fastStart}");
+        var bytes = System.IO.File.ReadAllBytes(fastStart);
+        var truncated = Path.Combine(videos.Directory.FullName, "truncated.mp4");
+        System.IO.File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
+        using var source = new VideoSource(new VideoSourceOptions { Source = VideoSourceSpec.Parse(truncated), Realtime = false });
+        source.Start();
+
+        var frames = 0;
+        while (source.Frames.Take(TestContext.Current.CancellationToken) is { } f)
+        {
+            f.Dispose();
+            frames++;
+        }
+
+        Assert.InRange(frames, 1, 89);
+        var lost = source.Events[^1];
+        Assert.Equal(SourceEventKind.SourceLost, lost.Kind);
+        Assert.Contains("of 90 frames (truncated or corrupt)", lost.Message);
+    }
+
+    [Fact]
+    public void A_frame_of_another_size_is_reported()
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(videos.Directory.FullName, "sequence")).FullName;
+        for (var i = 0; i < 6; i++)
+        {
+            using var m = i < 3 ? new Mat(48, 64, MatType.CV_8UC3) : new Mat(32, 32, MatType.CV_8UC3);
+            m.SetTo(new Scalar(40 * i, 80, 120));
+            Cv2.ImWrite(Path.Combine(dir, $"img_{i:D3}.png"), m);
+        }
+        using var source = new VideoSource(new VideoSourceOptions { Source = VideoSourceSpec.Parse(Path.Combine(dir, "img_%03d.png")), Realtime = true });
+        source.Start();
+
+        var sizes = new List<(int, int)>();
+        while (source.Frames.Take(TestContext.Current.CancellationToken) is { } f)
+        {
+            using (f) sizes.Add((f.Width, f.Height));
+        }
+
+        Assert.Equal([(64, 48), (64, 48), (64, 48), (32, 32), (32, 32), (32, 32)], sizes);
+        var changed = Assert.Single(source.Events, e => e.Kind == SourceEventKind.FrameSizeChanged);
+        Assert.Equal("frames changed from 64x48 to 32x32", changed.Message);
+    }
+}
