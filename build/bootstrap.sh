@@ -2,7 +2,7 @@
 # The one place that installs what M2SNet.Edge needs outside NuGet: Debian packages,
 # the ONNX Runtime native library (from the npm package onnxruntime-node) and the C++ shims.
 #
-#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg
+#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js
 #                                          (default: the first three; the tests ask for the others)
 #
 # Idempotent and quick when everything is present; safe to call from concurrent builds
@@ -127,6 +127,21 @@ ffmpeg_tool() { ensure_apt ffmpeg; }
 # --- PyTorch, for the tests that check our checkpoints load in PyTorch itself -------------------
 pytorch() { ensure_apt python3-torch; }
 
+# --- grpc-js, the reference gRPC implementation the interoperability tests run against -----------
+# Versions and integrity hashes are pinned by tests/interop/package-lock.json; npm ci checks them.
+grpc_js() {
+  local dir="$native/grpc-js"
+  if [ -f "$dir/node_modules/@grpc/grpc-js/package.json" ] && cmp -s "$root/tests/interop/package-lock.json" "$dir/package-lock.json"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm ca-certificates
+  say "installing grpc-js for the interoperability tests"
+  mkdir -p "$dir"
+  cp "$root/tests/interop/package.json" "$root/tests/interop/package-lock.json" "$dir/"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --silent >"$dir/npm.log" 2>&1) \
+    || die "npm ci for grpc-js failed: $(tail -n 3 "$dir/npm.log")"
+}
+
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(onnxruntime torch-shim opencv-shim)
 
@@ -139,6 +154,7 @@ for c in "${components[@]}"; do
     opencv-shim) opencv_shim ;;
     pytorch) pytorch ;;
     ffmpeg) ffmpeg_tool ;;
-    *) die "unknown component '$c' (known: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg)" ;;
+    grpc-js) grpc_js ;;
+    *) die "unknown component '$c' (known: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js)" ;;
   esac
 done

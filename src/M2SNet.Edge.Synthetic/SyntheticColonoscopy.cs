@@ -260,6 +260,9 @@ public static class SyntheticDataset
 /// <summary>Writes a synthetic endoscopy video: one scene, its polyps drifting, at a steady frame rate.</summary>
 public static class SampleVideo
 {
+    /// <summary>Scenes are drawn at most this wide and scaled up: drawing (per-pixel noise) dominates at HD sizes.</summary>
+    public const int MaxRenderWidth = 960;
+
     /// <returns>Frames written.</returns>
     public static int Write(string path, int seed = 7, double seconds = 10, double fps = 30, int width = 640, int height = 512,
         string fourcc = "mp4v", IProgress<int>? progress = null)
@@ -268,14 +271,24 @@ public static class SampleVideo
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
         var frames = (int)Math.Round(seconds * fps);
-        using var scene = new SyntheticScene(seed, new SyntheticOptions(width, height, MinPolyps: 1, MaxPolyps: 2));
+        var scale = (int)Math.Ceiling(width / (double)MaxRenderWidth);
+        using var scene = new SyntheticScene(seed, new SyntheticOptions(width / scale, height / scale, MinPolyps: 1, MaxPolyps: 2));
         using var writer = new VideoWriter(path, FourCC.FromString(fourcc), fps, new Size(width, height));
         using var image = new Mat();
         using var mask = new Mat();
+        using var scaled = new Mat();
         for (var t = 0; t < frames; t++)
         {
             scene.Render(t, image, mask);
-            writer.Write(image);
+            if (scale == 1)
+            {
+                writer.Write(image);
+            }
+            else
+            {
+                Cv2.Resize(image, scaled, new Size(width, height), InterpolationFlags.Linear);
+                writer.Write(scaled);
+            }
             progress?.Report(t + 1);
         }
         return frames;

@@ -209,7 +209,8 @@ public sealed class VideoSource : IDisposable
                 {
                     if (reason is null && _options.Loop)
                     {
-                        capture = Open();
+                        // Starting the file again is not news: no event.
+                        capture = OpenCapture(_options, out _);
                         continue;
                     }
                     Raise(reason is null ? SourceEventKind.Ended : SourceEventKind.SourceLost, reason ?? "end of file");

@@ -1,0 +1,80 @@
+using M2SNet.Edge.Daemon.Pipeline;
+using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Video;
+
+namespace M2SNet.Edge.Daemon.Configuration;
+
+/// <summary>Checks the configuration before anything starts, so that a typo is one clear line, not a stack trace.</summary>
+public static class DaemonOptionsValidator
+{
+    public static IReadOnlyList<string> Validate(DaemonOptions o)
+    {
+        var errors = new List<string>();
+        void Check(Action check)
+        {
+            try
+            {
+                check();
+            }
+            catch (ArgumentException e)
+            {
+                errors.Add(e.Message);
+            }
+        }
+
+        if (!o.Source.Uri.Equals(SampleVideos.SourceName, StringComparison.OrdinalIgnoreCase))
+        {
+            Check(() => VideoSourceSpec.Parse(o.Source.Uri, o.Source.Backend));
+        }
+        Check(() => PipelineHost.ParseRegion(o.Source.RegionOfInterest));
+        var providers = o.Model.Providers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (providers.Length == 0) errors.Add("Daemon:Model:Providers is empty (e.g. \"CPU\" or \"TensorRT,CUDA,CPU\")");
+        foreach (var p in providers) Check(() => ExecutionProvider.Parse(p));
+        if (string.IsNullOrWhiteSpace(o.Model.Path)) errors.Add("Daemon:Model:Path is empty");
+        if (o.Stream.JpegQuality is < 1 or > 100) errors.Add($"Daemon:Stream:JpegQuality {o.Stream.JpegQuality} is not within 1..100");
+        if (o.Stream.MaxSubscribers < 1) errors.Add("Daemon:Stream:MaxSubscribers must be at least 1");
+        if (o.Stream.DefaultEncoding == Protocol.V1.MaskEncoding.Unspecified) errors.Add("Daemon:Stream:DefaultEncoding must name an encoding");
+        if (o.Limits.MaxReceiveMessageBytes < 1024 || o.Limits.MaxSendMessageBytes < 1024) errors.Add("Daemon:Limits message sizes must be at least 1024 bytes");
+        if (o.Limits.MaxFrameWidth < 32 || o.Limits.MaxFrameHeight < 32) errors.Add("Daemon:Limits:MaxFrameWidth/Height must be at least 32");
+
+        foreach (var (key, url, required) in new[] { ("Daemon:Endpoints:Grpc", o.Endpoints.Grpc, true), ("Daemon:Endpoints:Http", o.Endpoints.Http, false) })
+        {
+            if (string.IsNullOrWhiteSpace(url))
+            {
+                if (required) errors.Add($"{key} is empty");
+                continue;
+            }
+            Check(() => ListenAddress.Parse(url, key));
+            if (url.StartsWith("https:", StringComparison.OrdinalIgnoreCase))
+            {
+                if (string.IsNullOrWhiteSpace(o.Tls.CertificatePath) || string.IsNullOrWhiteSpace(o.Tls.KeyPath))
+                {
+                    errors.Add($"{key} is https but Daemon:Tls:CertificatePath and KeyPath are not both set");
+                }
+            }
+        }
+        foreach (var (key, path) in new[] { ("Daemon:Tls:CertificatePath", o.Tls.CertificatePath), ("Daemon:Tls:KeyPath", o.Tls.KeyPath), ("Daemon:Tls:ClientCaPath", o.Tls.ClientCaPath) })
+        {
+            if (!string.IsNullOrWhiteSpace(path) && !File.Exists(path)) errors.Add($"{key}: {path} does not exist");
+        }
+        return errors;
+    }
+}
+
+/// <summary>An endpoint URL as Kestrel listens on it.</summary>
+public sealed record ListenAddress(bool Tls, string Host, int Port)
+{
+    public static ListenAddress Parse(string url, string key)
+    {
+        if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri)
+            || (uri.Scheme != "http" && uri.Scheme != "https") || uri.AbsolutePath is not ("/" or ""))
+        {
+            throw new ArgumentException($"{key} '{url}' is not an endpoint like http://127.0.0.1:50051");
+        }
+        if (uri.IsDefaultPort && !url.Contains($":{uri.Port}", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"{key} '{url}' has no port");
+        }
+        return new ListenAddress(uri.Scheme == "https", uri.Host, uri.Port);
+    }
+}

@@ -1,0 +1,206 @@
+using M2SNet.Edge.Daemon.Configuration;
+using M2SNet.Edge.Daemon.Inference;
+using M2SNet.Edge.Daemon.Observability;
+using M2SNet.Edge.Daemon.Streaming;
+using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Video;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OcvRect = M2SNet.Edge.OpenCv.Rect;
+
+using SessionOptions = M2SNet.Edge.OnnxRuntime.SessionOptions;
+
+namespace M2SNet.Edge.Daemon.Pipeline;
+
+/// <summary>The model and the live pipeline as they are now; services read it, <see cref="PipelineHost"/> sets it.</summary>
+public sealed class ActivePipeline
+{
+    private volatile FrameStages? _stages;
+    private volatile VideoSource? _source;
+    private volatile SegmentationPipeline? _pipeline;
+
+    /// <summary>The warm model with its stages; null until ready.</summary>
+    public FrameStages? Stages => _stages;
+
+    public VideoSource? Source => _source;
+
+    public SegmentationPipeline? Pipeline => _pipeline;
+
+    /// <summary>Whether the OR overlay is on (the foot pedal toggles it).</summary>
+    public bool OverlayEnabled { get; set; } = true;
+
+    internal void SetStages(FrameStages stages) => _stages = stages;
+
+    internal void SetLive(VideoSource source, SegmentationPipeline pipeline)
+    {
+        _source = source;
+        _pipeline = pipeline;
+    }
+}
+
+/// <summary>
+/// Brings the daemon up in the background while the endpoints already answer (health says
+/// NOT_SERVING): loads the model, replays its golden pair, warms it up, then opens the source
+/// (retrying while it is absent) and starts the pipeline. Stops it all at shutdown.
+/// </summary>
+public sealed class PipelineHost(
+    IOptions<DaemonOptions> options,
+    ActivePipeline active,
+    MaskPublisher publisher,
+    PipelineMetrics metrics,
+    DaemonState state,
+    ILoggerFactory loggers) : BackgroundService
+{
+    private readonly ILogger _log = loggers.CreateLogger<PipelineHost>();
+    private SegmentationModel? _model;
+    private VideoSource? _source;
+    private SegmentationPipeline? _pipeline;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await BringUp(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            // Whatever went wrong, the daemon keeps answering and says why it does not stream.
+            _log.LogCritical(e, "The live pipeline could not start");
+            state.SetSource("failed", e.Message);
+        }
+    }
+
+    private async Task BringUp(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        var o = options.Value;
+        try
+        {
+            var stages = await Task.Run(() => LoadModel(o.Model), stoppingToken).ConfigureAwait(false);
+            active.SetStages(stages);
+            state.Set(Readiness.Ready, "");
+        }
+        catch (Exception e) when (e is ModelLoadException or OrtException or OrtLibraryException or IOException or UnauthorizedAccessException)
+        {
+            _log.LogCritical("The model cannot be used: {Reason}. The daemon stays up and reports NOT_SERVING until it is fixed.", e.Message);
+            state.Set(Readiness.Failed, e.Message);
+            return;
+        }
+
+        var sourceOptions = await Task.Run(() => SourceOptionsFrom(o.Source, stoppingToken), stoppingToken).ConfigureAwait(false);
+        var backoff = TimeSpan.FromSeconds(1);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var source = new VideoSource(sourceOptions, loggers.CreateLogger<VideoSource>());
+            try
+            {
+                source.StateChanged += e => state.SetSource(e.Kind switch
+                {
+                    SourceEventKind.Opened => "streaming",
+                    SourceEventKind.Reconnecting => "reconnecting",
+                    SourceEventKind.SourceLost => "lost",
+                    SourceEventKind.Ended => "ended",
+                    _ => state.SourceState,
+                }, e.Message);
+                source.Start();
+                _source = source;
+                break;
+            }
+            catch (VideoSourceException e)
+            {
+                source.Dispose();
+                state.SetSource("lost", e.Message);
+                _log.LogWarning("Video source {Source} cannot be opened: {Reason}; trying again in {Seconds:0} s", sourceOptions.Source, e.Message, backoff.TotalSeconds);
+                await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);
+                backoff = TimeSpan.FromSeconds(Math.Min(30, backoff.TotalSeconds * 2));
+            }
+        }
+        if (_source is null) return;
+
+        _pipeline = new SegmentationPipeline(_source, active.Stages!, publisher, metrics, () => active.OverlayEnabled,
+            loggers.CreateLogger<SegmentationPipeline>());
+        active.SetLive(_source, _pipeline);
+        _pipeline.Start();
+        _log.LogInformation("Streaming {Source} ({Properties}) through {Model} on {Provider}", _source.Spec, _source.Properties,
+            active.Stages!.Identity.Id, _model!.ExecutionProvider.Name);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        publisher.Stop();
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        _source?.Dispose();
+        _pipeline?.Dispose();
+        _model?.Dispose();
+    }
+
+    private FrameStages LoadModel(ModelOptions o)
+    {
+        var path = Path.IsPathRooted(o.Path) ? o.Path : Path.Combine(AppContext.BaseDirectory, o.Path);
+        var session = new SessionOptions
+        {
+            IntraOpNumThreads = o.Threads,
+            ExecutionProviders = [.. o.Providers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => p.ToLowerInvariant() switch
+            {
+                "tensorrt" or "trt" => new TensorRTExecutionProvider(o.DeviceId, o.TensorRtFp16, o.TensorRtCachePath),
+                _ => ExecutionProvider.Parse(p, o.DeviceId),
+            })],
+        };
+        state.Set(Readiness.Starting, $"loading {Path.GetFileName(path)}");
+        _model = SegmentationModel.Load(path, session);
+        foreach (var failure in _model.ProviderFailures)
+        {
+            _log.LogWarning("Execution provider {Provider} not used: {Reason}", failure.Provider.Name, failure.Reason);
+        }
+        state.Set(Readiness.Starting, "self-test on the manifest's golden input");
+        var worst = _model.SelfTest();
+        state.Set(Readiness.Starting, "warming up");
+        using (var buffers = _model.CreateBuffers())
+        {
+            for (var i = 0; i < Math.Max(1, o.WarmupRuns); i++) _model.Run(buffers);
+        }
+        var m = _model.Manifest;
+        _log.LogInformation("Model {Id} {Version} ({Architecture}, {Height}x{Width}) ready on {Provider}; self-test max |Δp| {Worst:0.####}",
+            m.ModelId, m.Version, m.Architecture, _model.Height, _model.Width, _model.ExecutionProvider.Name, worst);
+        return new FrameStages(_model, new ModelIdentity(m.ModelId, m.Version, _model.OutputsLogits, _model.Threshold));
+    }
+
+    private VideoSourceOptions SourceOptionsFrom(SourceOptions o, CancellationToken cancel)
+    {
+        var uri = o.Uri.Trim();
+        var spec = uri.Equals(SampleVideos.SourceName, StringComparison.OrdinalIgnoreCase)
+            ? VideoSourceSpec.Parse(SampleVideos.Ensure(o.SampleWidth, o.SampleHeight, _log, cancel))
+            : VideoSourceSpec.Parse(uri, o.Backend);
+        var roi = ParseRegion(o.RegionOfInterest);
+        return new VideoSourceOptions
+        {
+            Source = spec,
+            Loop = o.Loop,
+            Realtime = o.Realtime,
+            Width = o.Width,
+            Height = o.Height,
+            Fps = o.Fps,
+            DeviceFourCC = o.FourCC,
+            RegionOfInterest = roi.Mode,
+            FixedRegion = roi.Fixed,
+        };
+    }
+
+    internal static (RegionOfInterestMode Mode, OcvRect? Fixed) ParseRegion(string text)
+    {
+        var t = text.Trim().ToLowerInvariant();
+        if (t is "" or "none") return (RegionOfInterestMode.None, null);
+        if (t == "auto") return (RegionOfInterestMode.Auto, null);
+        var parts = t.Split(',', StringSplitOptions.TrimEntries);
+        if (parts.Length == 4 && parts.All(p => int.TryParse(p, out _)))
+        {
+            var v = parts.Select(int.Parse).ToArray();
+            if (v[2] > 0 && v[3] > 0 && v[0] >= 0 && v[1] >= 0) return (RegionOfInterestMode.Fixed, new OcvRect(v[0], v[1], v[2], v[3]));
+        }
+        throw new ArgumentException($"Daemon:Source:RegionOfInterest '{text}' is not none, auto or x,y,width,height");
+    }
+}

@@ -1,0 +1,181 @@
+using System.Reflection;
+using M2SNet.Edge.Daemon.Configuration;
+using M2SNet.Edge.Daemon.Observability;
+using M2SNet.Edge.Daemon.Pipeline;
+using M2SNet.Edge.Daemon.Streaming;
+using M2SNet.Edge.Grpc;
+using M2SNet.Edge.Grpc.Server;
+using M2SNet.Edge.OpenCv;
+using M2SNet.Edge.Protocol;
+using M2SNet.Edge.Protocol.V1;
+using M2SNet.Edge.Video;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using VideoFrame = M2SNet.Edge.Video.Frame;
+
+namespace M2SNet.Edge.Daemon.Services;
+
+/// <summary>
+/// <c>m2snet.edge.v1.Segmentation</c>: a thin adapter from the contract to the pipeline,
+/// the publisher and the model; domain failures become status codes with their reasons.
+/// </summary>
+public sealed class SegmentationService(
+    IOptions<DaemonOptions> options,
+    ActivePipeline active,
+    MaskPublisher publisher,
+    PipelineMetrics metrics,
+    DaemonState state,
+    IHostApplicationLifetime lifetime,
+    ILogger<SegmentationService> log)
+{
+    public static readonly string Version =
+        typeof(SegmentationService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
+
+    private readonly DaemonOptions _options = options.Value;
+
+    public void MapTo(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGrpcServerStreaming(SegmentationApi.StreamMasks, StreamMasks);
+        endpoints.MapGrpcDuplexStreaming(SegmentationApi.Segment, Segment);
+        endpoints.MapGrpcUnary(SegmentationApi.GetInfo, GetInfo);
+    }
+
+    public async Task StreamMasks(StreamMasksRequest request, IServerStreamWriter<MaskMessage> responses, ServerCallContext context)
+    {
+        var mask = ClientMaskOptions.Resolve(request.Options, _options.Stream, _options.Limits);
+        await WaitUntilReady(context.CancellationToken).ConfigureAwait(false);
+        var name = string.IsNullOrWhiteSpace(request.ClientName) ? context.Peer : request.ClientName.Trim();
+        using var subscriber = publisher.Subscribe(name, context.Peer, mask);
+        log.LogInformation("Client {Client} ({Peer}) streams masks as {Encoding}", name, context.Peer, mask.Encoding);
+        await context.WriteResponseHeadersAsync().ConfigureAwait(false);
+        try
+        {
+            while (await subscriber.NextAsync(context.CancellationToken).ConfigureAwait(false) is { } lease)
+            {
+                using (lease)
+                {
+                    var message = MaskEncoder.Encode(lease.Result, lease.PublishedNs, mask, lease.Result.Sequence, subscriber.Dropped);
+                    var t = message.Timestamps;
+                    metrics.RecordSend(t.SendNs - Math.Max(t.PublishNs, t.PostprocessEndNs), t.SendNs - t.CaptureNs);
+                    await responses.WriteAsync(message, context.CancellationToken).ConfigureAwait(false);
+                    subscriber.CountSent();
+                }
+            }
+        }
+        finally
+        {
+            log.LogInformation("Client {Client} ({Peer}) left after {Sent} frames ({Dropped} dropped for reading slowly)",
+                name, context.Peer, subscriber.Sent, subscriber.Dropped);
+        }
+        throw new RpcException(StatusCode.Unavailable, "the daemon is shutting down");
+    }
+
+    public async Task Segment(IAsyncStreamReader<SegmentRequest> requests, IServerStreamWriter<MaskMessage> responses, ServerCallContext context)
+    {
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        var cancel = stopping.Token;
+        await WaitUntilReady(cancel).ConfigureAwait(false);
+        var stages = active.Stages!;
+        using var buffers = stages.Model.CreateBuffers();
+        using var image = new Mat();
+        ClientMaskOptions? mask = null;
+        long index = 0;
+        while (await requests.MoveNext(cancel).ConfigureAwait(false))
+        {
+            var request = requests.Current;
+            index++;
+            var received = MonotonicClock.NowNs;
+            try
+            {
+                if (request.Options is not null) mask = ClientMaskOptions.Resolve(request.Options, _options.Stream, _options.Limits);
+                mask ??= ClientMaskOptions.Resolve(null, _options.Stream, _options.Limits);
+                FrameDecoder.Decode(request.Frame, _options.Limits, image);
+            }
+            catch (RpcException e)
+            {
+                throw new RpcException(e.StatusCode, $"frame #{index}: {e.Status.Detail}");
+            }
+            var frame = VideoFrame.Standalone(image, index, received);
+            var times = new StageTimes { CaptureNs = received };
+            stages.Preprocess(frame, buffers, ref times);
+            stages.Infer(buffers, ref times);
+            var result = stages.Postprocess(frame, buffers, active.OverlayEnabled, times);
+            try
+            {
+                var message = MaskEncoder.Encode(result, MonotonicClock.NowNs, mask, index, droppedFrames: 0);
+                message.ClientSequence = request.ClientSequence;
+                message.ClientTimestampNs = request.ClientTimestampNs;
+                await responses.WriteAsync(message, cancel).ConfigureAwait(false);
+            }
+            finally
+            {
+                result.Release();
+            }
+        }
+    }
+
+    public Task<DaemonInfo> GetInfo(GetInfoRequest request, ServerCallContext context)
+    {
+        var stages = active.Stages;
+        var source = active.Source;
+        var info = new DaemonInfo
+        {
+            DaemonVersion = Version,
+            Source = new SourceInfo
+            {
+                Description = source?.Spec.ToString() ?? _options.Source.Uri,
+                Kind = source?.Spec.Kind.ToString() ?? "",
+                Width = (uint)(source?.Properties.Width ?? 0),
+                Height = (uint)(source?.Properties.Height ?? 0),
+                Fps = source?.Properties.Fps ?? 0,
+                State = state.SourceState,
+                FramesCaptured = (ulong)(source?.FramesRead ?? 0),
+            },
+            PipelineFps = metrics.Fps,
+            Subscribers = (uint)publisher.Subscribers.Count,
+            DefaultEncoding = _options.Stream.DefaultEncoding,
+            MaxReceiveMessageBytes = (uint)_options.Limits.MaxReceiveMessageBytes,
+            MaxSendMessageBytes = (uint)_options.Limits.MaxSendMessageBytes,
+            MaxFrameWidth = (uint)_options.Limits.MaxFrameWidth,
+            MaxFrameHeight = (uint)_options.Limits.MaxFrameHeight,
+            Ready = state.Readiness == Readiness.Ready,
+            NotReadyReason = state.Readiness == Readiness.Ready ? "" : state.Reason,
+            UptimeSeconds = (DateTimeOffset.UtcNow - state.StartedAt).TotalSeconds,
+        };
+        info.Encodings.AddRange(ClientMaskOptions.Supported);
+        if (stages is not null)
+        {
+            var m = stages.Model.Manifest;
+            info.Model = new ModelInfo
+            {
+                Id = m.ModelId,
+                Version = m.Version,
+                Architecture = m.Architecture,
+                OnnxSha256 = m.OnnxSha256,
+                Threshold = (float)m.Output.Threshold,
+            };
+            info.Model.InputShape.AddRange([1, 3, stages.Model.Height, stages.Model.Width]);
+            info.ExecutionProvider = stages.Model.ExecutionProvider.Name;
+            info.ProviderFailures.AddRange(stages.Model.ProviderFailures.Select(f => $"{f.Provider.Name}: {f.Reason}"));
+        }
+        return Task.FromResult(info);
+    }
+
+    /// <summary>Waits while the model is loading; UNAVAILABLE with the reason if it failed.</summary>
+    private async Task WaitUntilReady(CancellationToken cancel)
+    {
+        while (true)
+        {
+            var changed = state.Changed;
+            switch (state.Readiness)
+            {
+                case Readiness.Ready when active.Stages is not null:
+                    return;
+                case Readiness.Failed:
+                    throw new RpcException(StatusCode.Unavailable, $"the model is not usable: {state.Reason}");
+            }
+            await changed.WaitAsync(cancel).ConfigureAwait(false);
+        }
+    }
+}

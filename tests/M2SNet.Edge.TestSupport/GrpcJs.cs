@@ -1,0 +1,53 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace M2SNet.Edge.TestSupport;
+
+/// <summary>
+/// grpc-js (installed by build/bootstrap.sh grpc-js), the reference gRPC implementation our
+/// server and client are checked against: tests/interop/client.js and server.js.
+/// </summary>
+public static class GrpcJs
+{
+    public static string ProtoRoot => Path.Combine(Reference.RepositoryRoot(), "protos");
+
+    private static string Script(string name) => Path.Combine(Reference.RepositoryRoot(), "tests", "interop", name);
+
+    private static ProcessStartInfo Node(string script, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["NODE_PATH"] = Path.Combine(Reference.RepositoryRoot(), ".native", "grpc-js", "node_modules");
+        psi.ArgumentList.Add(Script(script));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        return psi;
+    }
+
+    /// <summary>Runs one client command against <paramref name="address"/> (host:port); each JSON line it printed.</summary>
+    public static async Task<IReadOnlyList<JsonElement>> RunClientAsync(string address, params string[] command)
+    {
+        using var p = Process.Start(Node("client.js", [address, ProtoRoot, .. command]))!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await p.WaitForExitAsync(timeout.Token);
+        var lines = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (p.ExitCode != 0 || lines.Length == 0)
+        {
+            throw new InvalidOperationException($"grpc-js client {string.Join(' ', command)} exited {p.ExitCode}: {await stderr}");
+        }
+        return [.. lines.Select(l => JsonDocument.Parse(l).RootElement.Clone())];
+    }
+
+    /// <summary>Starts the scripted reference server on a free loopback port.</summary>
+    public static async Task<(Process Server, int Port)> StartServerAsync()
+    {
+        var p = Process.Start(Node("server.js", [ProtoRoot]))!;
+        var line = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        if (line is null || !line.StartsWith("listening ", StringComparison.Ordinal))
+        {
+            p.Kill();
+            throw new InvalidOperationException($"grpc-js server did not start: {line} {await p.StandardError.ReadToEndAsync()}");
+        }
+        return (p, int.Parse(line["listening ".Length..], System.Globalization.CultureInfo.InvariantCulture));
+    }
+}
