@@ -7,7 +7,7 @@ const loader = require('@grpc/proto-loader');
 
 const protoRoot = process.argv[2];
 const load = (file) => grpc.loadPackageDefinition(loader.loadSync(file, {
-  includeDirs: [protoRoot], longs: String, enums: String, defaults: true,
+  includeDirs: [protoRoot], keepCase: true, longs: String, enums: String, defaults: true,
 }));
 const edge = load('m2snet/edge/v1/segmentation.proto').m2snet.edge.v1;
 

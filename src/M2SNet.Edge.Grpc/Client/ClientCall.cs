@@ -57,6 +57,15 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall, IAsyncStrea
             var left = deadline.ToUniversalTime() - DateTime.UtcNow;
             _cancel.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
         }
+        // Cancellation or the deadline resets the HTTP/2 stream at once, so the server's handler sees it
+        // even while nobody is reading the response.
+        _cancel.Token.Register(static call => ((ClientCall<TRequest, TResponse>)call!).ResetStream(), this);
+    }
+
+    private void ResetStream()
+    {
+        _requestBody?.Complete();
+        Volatile.Read(ref _response)?.Dispose();
     }
 
     public TResponse Current => _current ?? throw new InvalidOperationException("MoveNext has not returned true");
@@ -211,8 +220,10 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall, IAsyncStrea
     private async Task<HttpResponseMessage> ResponseAsync()
     {
         if (_response is not null) return _response;
-        _response = await _send!.ConfigureAwait(false);
-        return _response;
+        var response = await _send!.ConfigureAwait(false);
+        Volatile.Write(ref _response, response);
+        if (_cancel.IsCancellationRequested) ResetStream();
+        return response;
     }
 
     /// <summary>The reader of the response messages; null for a trailers-only response.</summary>

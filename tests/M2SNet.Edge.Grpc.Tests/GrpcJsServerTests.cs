@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using M2SNet.Edge.Grpc.Client;
+using M2SNet.Edge.Protocol;
+using M2SNet.Edge.Protocol.V1;
+using M2SNet.Edge.TestSupport;
+
+namespace M2SNet.Edge.Grpc.Tests;
+
+/// <summary>Our client against grpc-js, the reference implementation, serving the Segmentation contract.</summary>
+public sealed class GrpcJsServerTests : IAsyncLifetime
+{
+    private Process _server = null!;
+    private GrpcChannel _channel = null!;
+    private SegmentationClient _client = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        (_server, var port) = await GrpcJs.StartServerAsync();
+        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
+        _client = new SegmentationClient(_channel);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _channel.Dispose();
+        _server.Kill();
+        _server.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Unary_call()
+    {
+        var info = await _client.GetInfoAsync(new CallOptions(CancellationToken: Ct));
+        Assert.Equal("grpc-js-reference", info.DaemonVersion);
+        Assert.True(info.Ready);
+    }
+
+    [Fact]
+    public async Task Server_stream_with_its_messages_and_OK()
+    {
+        using var call = _client.StreamMasks(new StreamMasksRequest { ClientName = "5" }, new CallOptions(CancellationToken: Ct));
+        var messages = new List<MaskMessage>();
+        await foreach (var m in call.ResponseStream.ReadAllAsync(Ct)) messages.Add(m);
+        Assert.Equal([1UL, 2, 3, 4, 5], messages.Select(m => m.Sequence));
+        Assert.Equal([3U, 2, 3], messages[0].Mask.Counts);
+        Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
+    }
+
+    [Fact]
+    public async Task Error_status_after_messages_with_percent_encoded_unicode_detail()
+    {
+        using var call = _client.StreamMasks(new StreamMasksRequest { ClientName = "fail:2" }, new CallOptions(CancellationToken: Ct));
+        var received = 0;
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            await foreach (var _ in call.ResponseStream.ReadAllAsync(Ct)) received++;
+        });
+        Assert.Equal(2, received);
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Equal("Läsion 100% außer Betrieb", e.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Deadline_we_send_is_honoured_by_the_reference_server()
+    {
+        using var call = _client.StreamMasks(new StreamMasksRequest { ClientName = "slow" },
+            new CallOptions(Deadline: DateTime.UtcNow.AddMilliseconds(300), CancellationToken: Ct));
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(Ct));
+        Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task Duplex_stream_echoes_in_order()
+    {
+        using var call = _client.Segment(new CallOptions(CancellationToken: Ct));
+        for (ulong i = 1; i <= 10; i++)
+        {
+            await call.RequestStream.WriteAsync(new SegmentRequest { ClientSequence = i, Frame = new Frame { Width = (uint)(i * 2) } }, Ct);
+        }
+        await call.RequestStream.CompleteAsync();
+        var echoed = new List<(ulong, uint)>();
+        await foreach (var m in call.ResponseStream.ReadAllAsync(Ct)) echoed.Add((m.ClientSequence, m.SourceWidth));
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => ((ulong)i, (uint)(i * 2))), echoed);
+    }
+
+    [Fact]
+    public async Task The_reference_servers_receive_limit_comes_back_as_RESOURCE_EXHAUSTED()
+    {
+        using var call = _client.Segment(new CallOptions(CancellationToken: Ct));
+        var big = new SegmentRequest { Frame = new Frame { Data = Google.Protobuf.ByteString.CopyFrom(new byte[2 * 1024 * 1024]) } };
+        try
+        {
+            await call.RequestStream.WriteAsync(big, Ct);
+            await call.RequestStream.CompleteAsync();
+        }
+        catch (RpcException)
+        {
+            // The server may end the call while the request is still being written; the status is on the response side.
+        }
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(Ct));
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+    }
+}
