@@ -7,7 +7,7 @@ const loader = require('@grpc/proto-loader');
 
 const [address, protoRoot, command, ...args] = process.argv.slice(2);
 const load = (file) => grpc.loadPackageDefinition(loader.loadSync(file, {
-  includeDirs: [protoRoot], longs: String, enums: String, defaults: true, bytes: Buffer,
+  includeDirs: [protoRoot], keepCase: true, longs: String, enums: String, defaults: true, bytes: Buffer,
 }));
 const edge = load('m2snet/edge/v1/segmentation.proto').m2snet.edge.v1;
 const health = load('grpc/health/v1/health.proto').grpc.health.v1;

@@ -51,7 +51,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall, IAsyncStrea
         _channel = channel;
         _method = method;
         _options = options;
-        _cancel = CancellationTokenSource.CreateLinkedTokenSource(options.CancellationToken);
+        _cancel = CancellationTokenSource.CreateLinkedTokenSource(options.CancellationToken, channel.Closing);
         if (options.Deadline is { } deadline)
         {
             var left = deadline.ToUniversalTime() - DateTime.UtcNow;

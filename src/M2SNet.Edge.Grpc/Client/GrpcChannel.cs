@@ -42,6 +42,7 @@ public readonly record struct CallOptions(
 public sealed class GrpcChannel : IDisposable
 {
     private readonly HttpMessageInvoker _http;
+    private readonly CancellationTokenSource _disposed = new();
 
     private GrpcChannel(Uri address, GrpcChannelOptions options)
     {
@@ -130,7 +131,23 @@ public sealed class GrpcChannel : IDisposable
         return message;
     }
 
-    public void Dispose() => _http.Dispose();
+    /// <summary>Cancelled when the channel is disposed: calls still open end (their streams are reset).</summary>
+    internal CancellationToken Closing
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+            return _disposed.Token;
+        }
+    }
+
+    /// <summary>Ends the calls still open (CANCELLED) and closes the connection.</summary>
+    public void Dispose()
+    {
+        if (_disposed.IsCancellationRequested) return;
+        _disposed.Cancel();
+        _http.Dispose();
+    }
 
     private static SslClientAuthenticationOptions TlsOptions(GrpcChannelOptions options)
     {

@@ -1,0 +1,172 @@
+using Grpc.Health.V1;
+using M2SNet.Edge.Daemon;
+using M2SNet.Edge.Daemon.Configuration;
+using M2SNet.Edge.Grpc;
+using M2SNet.Edge.Grpc.Client;
+using M2SNet.Edge.Protocol;
+using M2SNet.Edge.Synthetic;
+using Microsoft.AspNetCore.Builder;
+
+namespace M2SNet.Edge.Daemon.Tests;
+
+/// <summary>The test clip: 640x360 at 30 fps, made once per test run.</summary>
+public static class TestVideo
+{
+    public const int Width = 640;
+    public const int Height = 360;
+
+    private static readonly Lazy<string> s_path = new(() =>
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"m2s-daemon-tests-{Environment.ProcessId}", "clip.mp4");
+        SampleVideo.Write(path, seed: 11, seconds: 4, fps: 30, width: Width, height: Height);
+        return path;
+    });
+
+    public static string Path_ => s_path.Value;
+}
+
+/// <summary>
+/// The real daemon, composed as the program composes it (DaemonHost.Build), on free loopback
+/// ports, with the bundled demo model.
+/// </summary>
+public sealed class TestDaemon : IAsyncDisposable
+{
+    private TestDaemon(WebApplication app, string grpc, string http, GrpcChannelOptions? channelOptions)
+    {
+        App = app;
+        GrpcAddress = grpc;
+        HttpAddress = http;
+        Channel = GrpcChannel.ForAddress(grpc, channelOptions);
+        Client = new SegmentationClient(Channel);
+        Health = new HealthClient(Channel);
+        Http = new HttpClient { BaseAddress = new Uri(http) };
+    }
+
+    public WebApplication App { get; }
+
+    public string GrpcAddress { get; }
+
+    public string HttpAddress { get; }
+
+    /// <summary>host:port of the gRPC endpoint, as grpc-js wants it.</summary>
+    public string GrpcHostPort => new Uri(GrpcAddress).Authority;
+
+    public GrpcChannel Channel { get; }
+
+    public SegmentationClient Client { get; }
+
+    public HealthClient Health { get; }
+
+    public HttpClient Http { get; }
+
+    public static Dictionary<string, string?> Defaults() => new()
+    {
+        ["Daemon:Source:Uri"] = TestVideo.Path_,
+        ["Daemon:Endpoints:Grpc"] = "http://127.0.0.1:0",
+        ["Daemon:Endpoints:Http"] = "http://127.0.0.1:0",
+        ["Daemon:Model:Threads"] = "1",
+        ["Daemon:Model:WarmupRuns"] = "1",
+        ["Logging:LogLevel:Default"] = "Warning",
+    };
+
+    /// <summary>Starts a daemon; <paramref name="settings"/> are applied over <see cref="Defaults"/> (a null value removes a default).</summary>
+    public static async Task<TestDaemon> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, string[]? args = null,
+        bool waitUntilServing = true, GrpcChannelOptions? channelOptions = null)
+    {
+        var all = Defaults();
+        foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) all[k] = v;
+        // A folder that does not hold /etc/m2snet-edge's files, so this machine's configuration cannot leak in.
+        var firmware = Directory.CreateTempSubdirectory("m2s-firmware-").FullName;
+        var app = DaemonHost.Build(DaemonCommandLine.Parse([.. args ?? [], "--firmware-config", firmware]),
+            all.Where(kv => kv.Value is not null));
+        await app.StartAsync();
+        var addresses = DaemonHost.BoundAddresses(app);
+        var daemon = new TestDaemon(app, addresses[0], addresses[1], channelOptions);
+        if (waitUntilServing) await daemon.WaitUntilServingAsync();
+        return daemon;
+    }
+
+    public async Task WaitUntilServingAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        using var watch = Health.Watch(options: new CallOptions(CancellationToken: timeout.Token));
+        while (await watch.ResponseStream.MoveNext(timeout.Token))
+        {
+            if (watch.ResponseStream.Current.Status == HealthCheckResponse.Types.ServingStatus.Serving) return;
+        }
+        throw new InvalidOperationException("the daemon never became SERVING");
+    }
+
+    /// <summary>The value of one Prometheus sample, e.g. <c>m2s_client_frames_dropped_total{client="x"</c>…; null when absent.</summary>
+    public async Task<double?> MetricAsync(string name, string? labelContains = null)
+    {
+        var text = await Http.GetStringAsync("/metrics");
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.StartsWith('#') || !line.StartsWith(name, StringComparison.Ordinal)) continue;
+            var rest = line[name.Length..];
+            if (rest.Length > 0 && rest[0] != ' ' && rest[0] != '{') continue;
+            if (labelContains is not null && !rest.Contains(labelContains, StringComparison.Ordinal)) continue;
+            return double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        return null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Channel.Dispose();
+        Http.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}
+
+/// <summary>One daemon shared by the tests of a class.</summary>
+public sealed class DaemonFixture : IAsyncLifetime
+{
+    public TestDaemon Daemon { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync() => Daemon = await TestDaemon.StartAsync(new Dictionary<string, string?>
+    {
+        ["Daemon:Limits:MaxReceiveMessageBytes"] = (8 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Daemon:Limits:MaxFrameWidth"] = "1920",
+        ["Daemon:Limits:MaxFrameHeight"] = "1080",
+    });
+
+    public ValueTask DisposeAsync() => Daemon.DisposeAsync();
+}
+
+public static class StatusAssert
+{
+    public static async Task<RpcException> ThrowsAsync(StatusCode code, Func<Task> call, string? detailContains = null)
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(call);
+        Assert.True(e.StatusCode == code, $"expected {code}, got {e.Status}");
+        if (detailContains is not null) Assert.Contains(detailContains, e.Status.Detail);
+        return e;
+    }
+}
+
+public static class Masks
+{
+    public static byte[] Unpack(ReadOnlySpan<byte> packed, int width, int height)
+    {
+        var mask = new byte[width * height];
+        MaskCodec.UnpackBits(packed, width, height, mask);
+        return mask;
+    }
+
+    public static byte[] Rle(IReadOnlyList<uint> counts, int width, int height)
+    {
+        var mask = new byte[width * height];
+        MaskCodec.DecodeRle([.. counts], width, height, mask);
+        return mask;
+    }
+
+    public static M2SNet.Edge.OpenCv.Mat Solid(int rows, int cols)
+    {
+        var m = new M2SNet.Edge.OpenCv.Mat(rows, cols, M2SNet.Edge.OpenCv.MatType.CV_8UC3);
+        m.SetTo(new M2SNet.Edge.OpenCv.Scalar(40, 80, 160));
+        return m;
+    }
+}
