@@ -142,6 +142,19 @@ public static class DaemonHost
         return app;
     }
 
+    /// <summary>
+    /// After Kestrel failed to bind: the hosted services that did start (the pipeline) are stopped,
+    /// so that no native work is left running while the process ends.
+    /// </summary>
+    public static async Task StopAfterFailedStartAsync(WebApplication app)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        foreach (var service in app.Services.GetServices<IHostedService>().OfType<PipelineHost>())
+        {
+            await service.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>The addresses Kestrel bound, gRPC first (the actual ports when 0 was asked for).</summary>
     public static IReadOnlyList<string> BoundAddresses(WebApplication app) =>
         [.. app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];

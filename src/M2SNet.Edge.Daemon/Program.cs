@@ -22,21 +22,33 @@ if (commandLine.Version)
     return 0;
 }
 
+Microsoft.AspNetCore.Builder.WebApplication app;
 try
 {
-    var app = DaemonHost.Build(commandLine);
-    app.Lifetime.ApplicationStarted.Register(() =>
-        Console.Error.WriteLine($"m2s-edged: listening on {string.Join(", ", DaemonHost.BoundAddresses(app))} (gRPC first); Ctrl-C stops"));
-    await app.RunAsync();
-    return 0;
+    app = DaemonHost.Build(commandLine);
 }
 catch (DaemonConfigurationException e)
 {
     Console.Error.WriteLine($"m2s-edged: {e.Message}");
     return 2;
 }
-catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException || e.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
+
+await using (app)
 {
-    Console.Error.WriteLine($"m2s-edged: cannot listen: {e.Message} (is another daemon running? change --urls / --http-urls)");
-    return 3;
+    app.Lifetime.ApplicationStarted.Register(() =>
+        Console.Error.WriteLine($"m2s-edged: listening on {string.Join(", ", DaemonHost.BoundAddresses(app))} (gRPC first); Ctrl-C stops"));
+    try
+    {
+        await app.StartAsync();
+    }
+    catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException or Microsoft.AspNetCore.Connections.AddressInUseException
+                                || e.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
+    {
+        Console.Error.WriteLine($"m2s-edged: cannot listen: {e.Message} (is another daemon running? change --urls / --http-urls)");
+        // The pipeline may already be loading the model on its own threads: stop it before the process ends.
+        await DaemonHost.StopAfterFailedStartAsync(app);
+        return 3;
+    }
+    await app.WaitForShutdownAsync();
+    return 0;
 }

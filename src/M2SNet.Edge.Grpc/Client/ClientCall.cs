@@ -289,7 +289,10 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall, IAsyncStrea
         }
         if (e is HttpRequestException or IOException)
         {
-            return new Status(StatusCode.Unavailable, $"the connection to {_channel.Address} failed mid-call: {Innermost(e).Message}");
+            var hint = _channel.Address.Scheme == Uri.UriSchemeHttps && Volatile.Read(ref _response) is null
+                ? " (over TLS this is how a server refuses a client certificate: check that this client presents one issued by the CA the server trusts)"
+                : "";
+            return new Status(StatusCode.Unavailable, $"the connection to {_channel.Address} failed mid-call: {Innermost(e).Message}{hint}");
         }
         if (e is OperationCanceledException) return new Status(StatusCode.Cancelled, "the call was cancelled");
         return new Status(StatusCode.Internal, $"{_method.FullName} failed on the client: {e.Message}");
