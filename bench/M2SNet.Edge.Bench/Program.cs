@@ -99,5 +99,39 @@ videoCommand.SetAction(parse =>
     return 0;
 });
 
-var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand };
-return root.Parse(args).Invoke();
+var daemonQuick = new Option<bool>("--quick") { Description = "4 s per run instead of 20, for CI" };
+var daemonOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var daemonThreads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads of the daemon", DefaultValueFactory = _ => 0 };
+var daemonEncoding = new Option<M2SNet.Edge.Protocol.V1.MaskEncoding>("--encoding") { Description = "mask encoding the clients ask for", DefaultValueFactory = _ => M2SNet.Edge.Protocol.V1.MaskEncoding.Rle };
+var daemonCommand = new Command("daemon", "End-to-end latency of the daemon (capture to client) at 1080p30, split by stage, with 1 and 8 clients.") { daemonQuick, daemonOut, daemonThreads, daemonEncoding };
+daemonCommand.SetAction(async parse =>
+{
+    var report = await DaemonLatencyBenchmark.RunAsync(parse.GetValue(daemonQuick), parse.GetValue(daemonThreads), parse.GetValue(daemonEncoding), new SyncProgress(p => Console.Error.WriteLine($"  {p}")));
+    Console.WriteLine($"m2s-edged, {report.Source}, {report.Encoding} masks, model {report.Model} on {report.Provider} ({(report.Threads == 0 ? "all cores" : $"{report.Threads} threads")}), " +
+                      $"{report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores), {report.Seconds:0} s per run");
+    foreach (var run in report.Runs)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{run.Clients} client(s): {run.Frames} frames, {run.FpsPerClient:F1} fps per client, {run.MissedFrames} missed; GC gen0/1/2 {string.Join('/', run.GcCollections)}, paused {run.GcPauseMs:F1} ms"));
+        Console.WriteLine($"  {"latency (ms)",-30} {"p50",7} {"p95",7} {"p99",7} {"max",7}");
+        foreach (var (name, f) in run.Stages)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-30} {f.P50,7:F2} {f.P95,7:F2} {f.P99,7:F2} {f.Max,7:F2}"));
+        }
+    }
+    var overhead = report.Runs[0].Stages["overhead (all but inference)"];
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"overhead without inference, 1 client: p50 {overhead.P50:F2} ms (target 2), p99 {overhead.P99:F2} ms (target 3); {report.OverheadToInference:P0} of inference at p50"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"each client beyond the first adds {report.P99AddedPerExtraClient:F3} ms to the overhead's p99 (target 0.2)"));
+    Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(daemonOut), "daemon-latency", report)}");
+    return 0;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand };
+return await root.Parse(args).InvokeAsync();
+
+/// <summary>Reports on the caller's thread (System.Progress posts to the thread pool, out of order).</summary>
+internal sealed class SyncProgress(Action<string> report) : IProgress<string>
+{
+    public void Report(string value) => report(value);
+}

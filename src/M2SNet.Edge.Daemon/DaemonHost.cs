@@ -128,6 +128,8 @@ public static class DaemonHost
             // The daemon still starts and says NOT_SERVING with this reason (the model load fails the same way).
             log.CreateLogger("m2s-edged").LogCritical("{Reason}", e.Message);
         }
+        // Frames are due every 33 ms: no blocking full collections while the video runs.
+        System.Runtime.GCSettings.LatencyMode = System.Runtime.GCLatencyMode.SustainedLowLatency;
         // OpenCV's own worker threads would compete with ONNX Runtime's for the same cores.
         Cv2.SetNumThreads(1);
 

@@ -262,6 +262,14 @@ public sealed class VideoSource : IDisposable
         var framesInFile = 0;
         while (!stop.IsCancellationRequested)
         {
+            if (paced)
+            {
+                // A file played as a camera: the frame is read when it is due, as a camera delivers it,
+                // so decoding happens between frames and not while the pipeline works on the last one.
+                var due = start + (long)(framesInFile * 1e9 / fps);
+                var wait = due - MonotonicClock.NowNs;
+                if (wait > 0 && stop.WaitHandle.WaitOne(TimeSpan.FromTicks(wait / 100))) return null;
+            }
             var frame = _pool.Rent();
             if (!capture.Read(frame.Image))
             {
@@ -292,17 +300,6 @@ public sealed class VideoSource : IDisposable
             lastSourceMs = sourceMs;
             if (roi.Width == 0 || sequence % 30 == 0) roi = RegionOf(frame.Image);
 
-            if (paced)
-            {
-                var due = start + (long)((framesInFile - 1) * 1e9 / fps);
-                var wait = due - MonotonicClock.NowNs;
-                if (wait > 0 && stop.WaitHandle.WaitOne(TimeSpan.FromTicks(wait / 100)))
-                {
-                    frame.Dispose();
-                    return null;
-                }
-                captured = MonotonicClock.NowNs;
-            }
             frame.Sequence = sequence;
             frame.CaptureTimestampNs = captured;
             frame.SourceTimestampMs = sourceMs;

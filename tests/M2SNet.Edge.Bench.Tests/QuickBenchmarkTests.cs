@@ -93,4 +93,23 @@ public sealed class QuickBenchmarkTests
 
         Assert.Equal(expected, LatencyStats.Percentile(sorted, p));
     }
+
+    [Fact]
+    public async Task Daemon_latency_quick_run_measures_every_stage_with_one_and_eight_clients()
+    {
+        var report = await DaemonLatencyBenchmark.RunAsync(quick: true, threads: 0, M2SNet.Edge.Protocol.V1.MaskEncoding.Rle, new Progress<string>(_ => { }));
+
+        Assert.Equal(DaemonLatencyBenchmark.ClientCounts, report.Runs.Select(r => r.Clients));
+        Assert.All(report.Runs, run =>
+        {
+            // A real-time 30 fps source: each client sees about 30 frames a second for the 4 s of the run.
+            Assert.InRange(run.FpsPerClient, 20, 40);
+            Assert.True(run.Frames >= run.Clients * 60, $"{run.Frames} frames with {run.Clients} clients");
+            var total = run.Stages["capture → received"];
+            var inference = run.Stages["inference"];
+            Assert.True(total.P50 > inference.P50 && total.P50 <= total.P95 && total.P95 <= total.P99 && total.P99 <= total.Max);
+            Assert.Equal(total.P50 - inference.P50, run.Stages["overhead (all but inference)"].P50, 3.0);
+        });
+        Assert.Equal(report.Runs[0].Stages["overhead (all but inference)"].P50 / report.Runs[0].Stages["inference"].P50, report.OverheadToInference, 1e-9);
+    }
 }

@@ -36,9 +36,10 @@ public sealed class FrameStages(SegmentationModel model, ModelIdentity identity)
     public SegmentationResult Postprocess(Frame frame, InferenceBuffers buffers, bool overlayEnabled, StageTimes times)
     {
         times.PostprocessStartNs = MonotonicClock.NowNs;
-        var scores = buffers.Output.ToArray();
+        var scores = SegmentationResult.ScorePool.Rent(buffers.Output.Length);
+        buffers.Output.AsSpan().CopyTo(scores);
         var mask = new Mat();
-        FrameOps.ScoresToMap(scores, Model.Height, Model.Width, Identity.OutputsLogits, binary: true, Identity.Threshold,
+        FrameOps.ScoresToMap(scores.AsSpan(0, buffers.Output.Length), Model.Height, Model.Width, Identity.OutputsLogits, binary: true, Identity.Threshold,
             frame.RegionOfInterest, frame.Image.Size, mask);
         times.PostprocessEndNs = MonotonicClock.NowNs;
         return new SegmentationResult(frame, scores, Model.Height, Model.Width, mask, Identity, overlayEnabled, times);

@@ -24,12 +24,17 @@ public struct StageTimes
 /// </summary>
 public sealed class SegmentationResult
 {
+    /// <summary>Score buffers are reused: a fresh 200 KB array per frame would land on the large-object heap and bring full collections.</summary>
+    internal static readonly System.Buffers.ArrayPool<float> ScorePool = System.Buffers.ArrayPool<float>.Create(1 << 24, 16);
+
+    private readonly float[] _scores;
     private int _references = 1;
 
+    /// <param name="scores">Rented from <see cref="ScorePool"/>; returned when the last holder releases the result.</param>
     internal SegmentationResult(Frame frame, float[] scores, int scoresHeight, int scoresWidth, Mat mask, ModelIdentity model, bool overlayEnabled, StageTimes times)
     {
         Frame = frame;
-        Scores = scores;
+        _scores = scores;
         ScoresHeight = scoresHeight;
         ScoresWidth = scoresWidth;
         Mask = mask;
@@ -45,7 +50,7 @@ public sealed class SegmentationResult
     public Rect RegionOfInterest => Frame.RegionOfInterest;
 
     /// <summary>The network's output (logits or probabilities, per <see cref="ModelIdentity.OutputsLogits"/>), ScoresHeight × ScoresWidth.</summary>
-    public float[] Scores { get; }
+    public ReadOnlySpan<float> Scores => _scores.AsSpan(0, ScoresHeight * ScoresWidth);
 
     public int ScoresHeight { get; }
 
@@ -76,6 +81,7 @@ public sealed class SegmentationResult
         if (Interlocked.Decrement(ref _references) != 0) return;
         Frame.Dispose();
         Mask.Dispose();
+        ScorePool.Return(_scores);
         foreach (var made in Encodings.Values)
         {
             if (made.IsValueCreated && made.Value is IDisposable native) native.Dispose();

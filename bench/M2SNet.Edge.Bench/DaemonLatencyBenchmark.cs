@@ -1,0 +1,98 @@
+using System.Text.Json.Serialization;
+using M2SNet.Edge.Client;
+using M2SNet.Edge.Daemon;
+using M2SNet.Edge.Daemon.Configuration;
+using M2SNet.Edge.Grpc.Client;
+using M2SNet.Edge.Protocol.V1;
+
+namespace M2SNet.Edge.Bench;
+
+/// <summary>Percentiles of one quantity, in milliseconds.</summary>
+public sealed record StageFigures(
+    [property: JsonPropertyName("p50_ms")] double P50,
+    [property: JsonPropertyName("p95_ms")] double P95,
+    [property: JsonPropertyName("p99_ms")] double P99,
+    [property: JsonPropertyName("max_ms")] double Max);
+
+public sealed record DaemonRun(
+    [property: JsonPropertyName("clients")] int Clients,
+    [property: JsonPropertyName("frames")] int Frames,
+    [property: JsonPropertyName("fps_per_client")] double FpsPerClient,
+    [property: JsonPropertyName("missed_frames")] double MissedFrames,
+    [property: JsonPropertyName("gc_collections")] int[] GcCollections,
+    [property: JsonPropertyName("gc_pause_ms")] double GcPauseMs,
+    [property: JsonPropertyName("stages")] IReadOnlyDictionary<string, StageFigures> Stages);
+
+public sealed record DaemonLatencyReport(
+    [property: JsonPropertyName("machine")] MachineInfo Machine,
+    [property: JsonPropertyName("source")] string Source,
+    [property: JsonPropertyName("model")] string Model,
+    [property: JsonPropertyName("provider")] string Provider,
+    [property: JsonPropertyName("encoding")] string Encoding,
+    [property: JsonPropertyName("intra_op_threads")] int Threads,
+    [property: JsonPropertyName("seconds_per_run")] double Seconds,
+    [property: JsonPropertyName("runs")] IReadOnlyList<DaemonRun> Runs,
+    [property: JsonPropertyName("overhead_to_inference_p50")] double OverheadToInference,
+    [property: JsonPropertyName("p99_added_per_extra_client_ms")] double P99AddedPerExtraClient);
+
+/// <summary>
+/// End-to-end latency of the daemon, from the capture timestamp to the message in a client's
+/// hands, split by stage, with 1 and 8 clients: the real daemon (as m2s-edged composes it) and
+/// real gRPC clients on loopback, the 1080p30 bundled sample through the demo model on CPU.
+/// </summary>
+public static class DaemonLatencyBenchmark
+{
+    public static readonly int[] ClientCounts = [1, 8];
+
+    public static async Task<DaemonLatencyReport> RunAsync(bool quick, int threads, MaskEncoding encoding, IProgress<string> progress)
+    {
+        var seconds = quick ? 4.0 : 20.0;
+        var firmware = Directory.CreateTempSubdirectory("m2s-bench-firmware-").FullName;
+        var app = DaemonHost.Build(DaemonCommandLine.Parse(["--firmware-config", firmware]), new Dictionary<string, string?>
+        {
+            ["Daemon:Endpoints:Grpc"] = "http://127.0.0.1:0",
+            ["Daemon:Endpoints:Http"] = "",
+            ["Daemon:Model:Threads"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Logging:LogLevel:Default"] = "Warning",
+        });
+        await using (app.ConfigureAwait(false))
+        {
+            await app.StartAsync().ConfigureAwait(false);
+            var address = DaemonHost.BoundAddresses(app)[0];
+            progress.Report("waiting for the daemon (the first run writes the 1080p sample video)");
+            DaemonInfo info;
+            using (var channel = GrpcChannel.ForAddress(address))
+            {
+                var client = new Protocol.SegmentationClient(channel);
+                var waited = System.Diagnostics.Stopwatch.StartNew();
+                while (!(info = await client.GetInfoAsync().ConfigureAwait(false)).Ready || info.PipelineFps < 1)
+                {
+                    if (waited.Elapsed > TimeSpan.FromMinutes(10)) throw new InvalidOperationException($"the daemon is not streaming: {info.NotReadyReason} {info.Source.State}");
+                    await Task.Delay(200).ConfigureAwait(false);
+                }
+            }
+
+            var runs = new List<DaemonRun>();
+            foreach (var clients in ClientCounts)
+            {
+                progress.Report($"{clients} client(s), {seconds:0} s");
+                int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
+                var pauseBefore = GC.GetTotalPauseDuration();
+                var result = await StreamBench.RunAsync(() => GrpcChannel.ForAddress(address), clients, TimeSpan.FromSeconds(seconds), warmupFrames: 15,
+                    new MaskOptions { Encoding = encoding }, new Progress<string>(line => progress.Report($"{clients} client(s): {line.Trim()}"))).ConfigureAwait(false);
+                runs.Add(new DaemonRun(clients, result.AllFrames.Count(), result.Clients.Average(c => c.ReceivedFps), result.Clients.Sum(c => (double)c.Gaps),
+                    [GC.CollectionCount(0) - gcBefore[0], GC.CollectionCount(1) - gcBefore[1], GC.CollectionCount(2) - gcBefore[2]],
+                    (GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds,
+                    result.Table().ToDictionary(r => r.Name.Trim(), r => new StageFigures(r.Values.P50, r.Values.P95, r.Values.P99, r.Values.Max))));
+            }
+            await app.StopAsync().ConfigureAwait(false);
+
+            var one = runs[0].Stages;
+            var many = runs[^1];
+            return new DaemonLatencyReport(MachineInfo.Current(), $"{info.Source.Description} {info.Source.Width}x{info.Source.Height} at {info.Source.Fps:0.##} fps",
+                info.Model.Id, info.ExecutionProvider, encoding.ToString(), threads, seconds, runs,
+                one["overhead (all but inference)"].P50 / one["inference"].P50,
+                (many.Stages["overhead (all but inference)"].P99 - one["overhead (all but inference)"].P99) / (many.Clients - 1));
+        }
+    }
+}

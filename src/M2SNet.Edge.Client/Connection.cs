@@ -1,0 +1,45 @@
+using System.CommandLine;
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using M2SNet.Edge.Grpc.Client;
+
+namespace M2SNet.Edge.Client;
+
+/// <summary>Where the daemon is and how to reach it: the options every command shares.</summary>
+public static class Connection
+{
+    public const string DefaultAddress = "http://127.0.0.1:50051";
+
+    public static readonly Option<string> Address = new("--address", "-a")
+    {
+        Description = "the daemon's gRPC endpoint (default $M2S_ADDRESS or " + DefaultAddress + ")",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("M2S_ADDRESS") is { Length: > 0 } a ? a : DefaultAddress,
+        Recursive = true,
+    };
+
+    public static readonly Option<FileInfo?> Ca = new("--ca") { Description = "https: the CA (PEM) that issued the daemon's certificate", Recursive = true };
+
+    public static readonly Option<FileInfo?> Cert = new("--cert") { Description = "https: this client's certificate (PEM), when the daemon asks for one", Recursive = true };
+
+    public static readonly Option<FileInfo?> Key = new("--key") { Description = "https: the private key (PEM) of --cert", Recursive = true };
+
+    public static GrpcChannel Open(ParseResult parse)
+    {
+        var address = parse.GetValue(Address)!;
+        if (!address.Contains("://", StringComparison.Ordinal)) address = "http://" + address;
+        var options = new GrpcChannelOptions { MaxReceiveMessageSize = 64 * 1024 * 1024 };
+        if (parse.GetValue(Ca) is { } ca) options = options with { TrustedCertificate = X509CertificateLoader.LoadCertificateFromFile(ca.FullName) };
+        if (parse.GetValue(Cert) is { } cert)
+        {
+            var key = parse.GetValue(Key) ?? throw new ArgumentException("--cert needs --key");
+            using var pem = X509Certificate2.CreateFromPemFile(cert.FullName, key.FullName);
+            // Re-imported so that TLS on Linux can use the key.
+            options = options with { ClientCertificate = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pfx), null) };
+        }
+        return GrpcChannel.ForAddress(address, options);
+    }
+
+    /// <summary>Whether the daemon runs on this machine, so that its monotonic timestamps compare with ours.</summary>
+    public static bool IsLocal(GrpcChannel channel) =>
+        channel.Address.IsLoopback || (IPAddress.TryParse(channel.Address.Host, out var ip) && IPAddress.IsLoopback(ip));
+}

@@ -1,0 +1,34 @@
+using System.CommandLine;
+using M2SNet.Edge.Client;
+using M2SNet.Edge.Grpc;
+
+var root = new RootCommand("m2s-client: clients of the M2SNet.Edge daemon (info, health, latency benchmark, demo).")
+{
+    Connection.Address, Connection.Ca, Connection.Cert, Connection.Key,
+};
+root.Subcommands.Add(Commands.Info());
+root.Subcommands.Add(Commands.Health());
+root.Subcommands.Add(Commands.Bench());
+root.Subcommands.Add(DemoCommand.Create());
+
+var parse = root.Parse(args);
+try
+{
+    return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (RpcException e)
+{
+    var hint = e.StatusCode switch
+    {
+        StatusCode.Unavailable => " (is the daemon running? start it with ./m2s-edged, or give --address)",
+        StatusCode.DeadlineExceeded => " (the daemon did not answer in time)",
+        _ => "",
+    };
+    Console.Error.WriteLine($"m2s-client: {e.StatusCode}: {e.Status.Detail}{hint}");
+    return 1;
+}
+catch (Exception e) when (e is ArgumentException or IOException or System.Security.Cryptography.CryptographicException)
+{
+    Console.Error.WriteLine($"m2s-client: {e.Message}");
+    return 2;
+}
