@@ -82,6 +82,7 @@ public sealed class VideoSource : IDisposable
     private long _read;
     private long _sequence;
     private int _reconnects;
+    private int _loops;
 
     public VideoSource(VideoSourceOptions options, ILogger? log = null)
     {
@@ -102,6 +103,9 @@ public sealed class VideoSource : IDisposable
     public long FramesDropped => Frames.Dropped;
 
     public int Reconnects => Volatile.Read(ref _reconnects);
+
+    /// <summary>Times a looping file started again at its beginning.</summary>
+    public int Loops => Volatile.Read(ref _loops);
 
     public long FramesAllocated => _pool.Allocated;
 
@@ -209,8 +213,9 @@ public sealed class VideoSource : IDisposable
                 {
                     if (reason is null && _options.Loop)
                     {
-                        // Starting the file again is not news: no event.
+                        // Starting the file again is not news: no event, a count.
                         capture = OpenCapture(_options, out _);
+                        Interlocked.Increment(ref _loops);
                         continue;
                     }
                     Raise(reason is null ? SourceEventKind.Ended : SourceEventKind.SourceLost, reason ?? "end of file");
