@@ -20,10 +20,6 @@ public sealed record LatencyStats(
             sorted[0], sorted[^1], sorted.Average());
     }
 
-    /// <summary>Nearest-rank percentile of sorted samples.</summary>
-    public static double Percentile(double[] sorted, double p)
-    {
-        var rank = (int)Math.Ceiling(p / 100 * sorted.Length);
-        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
-    }
+    /// <summary>Nearest-rank percentile of sorted samples (the definition m2s-client reports with).</summary>
+    public static double Percentile(double[] sorted, double p) => M2SNet.Edge.Client.Percentiles.Rank(sorted, p);
 }
