@@ -96,6 +96,11 @@ public static class DaemonHost
         builder.Services.AddSingleton<HealthService>();
         builder.Services.AddSingleton<PrometheusExposition>();
         builder.Services.AddHostedService<PipelineHost>();
+        var systemd = Appliance.SystemdOptions.FromEnvironment(Environment.GetEnvironmentVariable);
+        if (options.Systemd.NotifySocket is { Length: > 0 } socket) systemd = systemd with { NotifySocket = socket };
+        if (options.Systemd.WatchdogSeconds is > 0 and var seconds) systemd = systemd with { WatchdogInterval = TimeSpan.FromSeconds(seconds) };
+        builder.Services.AddSingleton(systemd);
+        builder.Services.AddHostedService<Appliance.SystemdNotifier>();
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
         builder.WebHost.ConfigureKestrel(kestrel =>

@@ -21,6 +21,16 @@ public sealed class DaemonOptions
     public EndpointOptions Endpoints { get; set; } = new();
 
     public TlsOptions Tls { get; set; } = new();
+
+    public SystemdSettings Systemd { get; set; } = new();
+}
+
+/// <summary>Overrides of what systemd passes in the environment ($NOTIFY_SOCKET, $WATCHDOG_USEC), for tests and odd set-ups.</summary>
+public sealed class SystemdSettings
+{
+    public string? NotifySocket { get; set; }
+
+    public double? WatchdogSeconds { get; set; }
 }
 
 public sealed class SourceOptions
