@@ -10,4 +10,6 @@ root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(ImportCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(VideoCommand.Create());
+root.Subcommands.Add(BundleCommand.CreateKeygen());
+root.Subcommands.Add(BundleCommand.CreateBundle());
 return await root.Parse(args).InvokeAsync();

@@ -1,4 +1,4 @@
-using M2SNet.Edge.Daemon.Inference;
+using M2SNet.Edge.Deployment;
 using M2SNet.Edge.OpenCv;
 using M2SNet.Edge.Video;
 

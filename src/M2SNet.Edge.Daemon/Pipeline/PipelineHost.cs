@@ -1,5 +1,5 @@
 using M2SNet.Edge.Daemon.Configuration;
-using M2SNet.Edge.Daemon.Inference;
+using M2SNet.Edge.Deployment;
 using M2SNet.Edge.Daemon.Observability;
 using M2SNet.Edge.Daemon.Streaming;
 using M2SNet.Edge.OnnxRuntime;

@@ -3,7 +3,7 @@ using M2SNet.Edge.OnnxRuntime;
 
 using SessionOptions = M2SNet.Edge.OnnxRuntime.SessionOptions;
 
-namespace M2SNet.Edge.Daemon.Inference;
+namespace M2SNet.Edge.Deployment;
 
 /// <summary>Input and output tensors of one inference, pinned and bound once, reused frame after frame.</summary>
 public sealed class InferenceBuffers : IDisposable
