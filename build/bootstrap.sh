@@ -2,7 +2,7 @@
 # The one place that installs what M2SNet.Edge needs outside NuGet: Debian packages,
 # the ONNX Runtime native library (from the npm package onnxruntime-node) and the C++ shims.
 #
-#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js
+#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod
 #                                          (default: the first three; the tests ask for the others)
 #
 # Idempotent and quick when everything is present; safe to call from concurrent builds
@@ -127,6 +127,9 @@ ffmpeg_tool() { ensure_apt ffmpeg; }
 # --- PyTorch, for the tests that check our checkpoints load in PyTorch itself -------------------
 pytorch() { ensure_apt python3-torch; }
 
+# --- libgpiod (libgpiod.so.2, the v1.6 C API) that M2SNet.Edge.Gpio binds to -------------------
+gpiod() { ensure_apt libgpiod2; }
+
 # --- grpc-js, the reference gRPC implementation the interoperability tests run against -----------
 # Versions and integrity hashes are pinned by tests/interop/package-lock.json; npm ci checks them.
 grpc_js() {
@@ -155,6 +158,7 @@ for c in "${components[@]}"; do
     pytorch) pytorch ;;
     ffmpeg) ffmpeg_tool ;;
     grpc-js) grpc_js ;;
-    *) die "unknown component '$c' (known: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js)" ;;
+    gpiod) gpiod ;;
+    *) die "unknown component '$c' (known: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod)" ;;
   esac
 done

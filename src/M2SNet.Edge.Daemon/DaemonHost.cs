@@ -95,7 +95,11 @@ public static class DaemonHost
         builder.Services.AddSingleton<SegmentationService>();
         builder.Services.AddSingleton<HealthService>();
         builder.Services.AddSingleton<PrometheusExposition>();
+        builder.Services.AddSingleton<Models.ModelUpdater>();
+        builder.Services.AddSingleton<AdminAccess>();
+        builder.Services.AddSingleton<ModelAdminService>();
         builder.Services.AddHostedService<PipelineHost>();
+        builder.Services.AddHostedService<Models.DropFolderWatcher>();
         var systemd = Appliance.SystemdOptions.FromEnvironment(Environment.GetEnvironmentVariable);
         if (options.Systemd.NotifySocket is { Length: > 0 } socket) systemd = systemd with { NotifySocket = socket };
         if (options.Systemd.WatchdogSeconds is > 0 and var seconds) systemd = systemd with { WatchdogInterval = TimeSpan.FromSeconds(seconds) };
@@ -140,6 +144,7 @@ public static class DaemonHost
 
         app.Services.GetRequiredService<SegmentationService>().MapTo(app);
         app.Services.GetRequiredService<HealthService>().MapTo(app);
+        app.Services.GetRequiredService<ModelAdminService>().MapTo(app);
         app.MapGrpcUnimplemented();
         app.MapGet("/healthz", (HealthService health, DaemonState state) =>
             health.Current == global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving

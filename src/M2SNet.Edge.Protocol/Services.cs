@@ -17,6 +17,22 @@ public static class SegmentationApi
     public static readonly Method<GetInfoRequest, DaemonInfo> GetInfo = new(MethodType.Unary, ServiceName, "GetInfo");
 }
 
+/// <summary>The methods of <c>m2snet.edge.v1.ModelAdmin</c> (admin.proto).</summary>
+public static class ModelAdminApi
+{
+    public const string ServiceName = "m2snet.edge.v1.ModelAdmin";
+
+    public static readonly Method<UploadModelRequest, ModelOperationResult> UploadModel = new(MethodType.ClientStreaming, ServiceName, "UploadModel");
+
+    public static readonly Method<GetUploadStatusRequest, UploadStatus> GetUploadStatus = new(MethodType.Unary, ServiceName, "GetUploadStatus");
+
+    public static readonly Method<ListModelsRequest, ModelList> ListModels = new(MethodType.Unary, ServiceName, "ListModels");
+
+    public static readonly Method<ActivateModelRequest, ModelOperationResult> ActivateModel = new(MethodType.Unary, ServiceName, "ActivateModel");
+
+    public static readonly Method<RollbackRequest, ModelOperationResult> Rollback = new(MethodType.Unary, ServiceName, "Rollback");
+}
+
 /// <summary>The methods of the standard <c>grpc.health.v1.Health</c> (health.proto).</summary>
 public static class HealthApi
 {
@@ -48,4 +64,23 @@ public sealed class HealthClient(GrpcChannel channel)
 
     public AsyncServerStreamingCall<HealthCheckResponse> Watch(string service = "", CallOptions options = default) =>
         channel.ServerStreaming(HealthApi.Watch, new HealthCheckRequest { Service = service }, options);
+}
+
+/// <summary>A typed client of the ModelAdmin service.</summary>
+public sealed class ModelAdminClient(GrpcChannel channel)
+{
+    public AsyncClientStreamingCall<UploadModelRequest, ModelOperationResult> UploadModel(CallOptions options = default) =>
+        channel.ClientStreaming(ModelAdminApi.UploadModel, options);
+
+    public Task<UploadStatus> GetUploadStatusAsync(string uploadId, CallOptions options = default) =>
+        channel.UnaryAsync(ModelAdminApi.GetUploadStatus, new GetUploadStatusRequest { UploadId = uploadId }, options);
+
+    public Task<ModelList> ListModelsAsync(CallOptions options = default) =>
+        channel.UnaryAsync(ModelAdminApi.ListModels, new ListModelsRequest(), options);
+
+    public Task<ModelOperationResult> ActivateModelAsync(string key, CallOptions options = default) =>
+        channel.UnaryAsync(ModelAdminApi.ActivateModel, new ActivateModelRequest { Key = key }, options);
+
+    public Task<ModelOperationResult> RollbackAsync(CallOptions options = default) =>
+        channel.UnaryAsync(ModelAdminApi.Rollback, new RollbackRequest(), options);
 }

@@ -39,6 +39,7 @@ public sealed class TestDaemon : IAsyncDisposable
         Channel = GrpcChannel.ForAddress(grpc, channelOptions);
         Client = new SegmentationClient(Channel);
         Health = new HealthClient(Channel);
+        Admin = new ModelAdminClient(Channel);
         Http = new HttpClient { BaseAddress = new Uri(http) };
     }
 
@@ -57,6 +58,8 @@ public sealed class TestDaemon : IAsyncDisposable
 
     public HealthClient Health { get; }
 
+    public ModelAdminClient Admin { get; }
+
     public HttpClient Http { get; }
 
     public static Dictionary<string, string?> Defaults() => new()
@@ -74,6 +77,8 @@ public sealed class TestDaemon : IAsyncDisposable
         bool waitUntilServing = true, GrpcChannelOptions? channelOptions = null)
     {
         var all = Defaults();
+        // Each daemon keeps its models, active choice and audit log in its own folder unless a test shares one.
+        all["Daemon:Models:StateDirectory"] = Directory.CreateTempSubdirectory("m2s-state-").FullName;
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) all[k] = v;
         // A folder that does not hold /etc/m2snet-edge's files, so this machine's configuration cannot leak in.
         var firmware = Directory.CreateTempSubdirectory("m2s-firmware-").FullName;

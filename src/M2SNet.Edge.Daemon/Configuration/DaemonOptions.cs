@@ -23,6 +23,80 @@ public sealed class DaemonOptions
     public TlsOptions Tls { get; set; } = new();
 
     public SystemdSettings Systemd { get; set; } = new();
+
+    public ModelUpdateOptions Models { get; set; } = new();
+
+    public AdminOptions Admin { get; set; } = new();
+
+    public GpioOptions Gpio { get; set; } = new();
+}
+
+/// <summary>Offline model updates: where models are kept, whose signatures count, where bundles may be dropped.</summary>
+public sealed class ModelUpdateOptions
+{
+    /// <summary>Stored models, the active choice, the audit log, partial uploads. Default: $STATE_DIRECTORY (systemd), else "state" beside the daemon.</summary>
+    public string? StateDirectory { get; set; }
+
+    /// <summary>Trusted public keys: PEM files or folders of them, comma-separated. None: no bundle is accepted.</summary>
+    public string TrustedKeys { get; set; } = "";
+
+    /// <summary>A folder watched for *.m2sbundle files (e.g. where a USB stick is mounted); empty: off.</summary>
+    public string? DropFolder { get; set; }
+
+    public double DropFolderPollSeconds { get; set; } = 2;
+
+    /// <summary>Largest bundle accepted (upload or drop folder).</summary>
+    public long MaxBundleBytes { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>Space that must stay free on the state folder's disk after a bundle is stored and unpacked.</summary>
+    public long MinFreeBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>The network input this appliance runs, "WIDTHxHEIGHT"; bundles for another size are refused. Empty: any.</summary>
+    public string? RequiredInputSize { get; set; }
+
+    /// <summary>Partial uploads older than this are deleted.</summary>
+    public double UploadExpiryHours { get; set; } = 24;
+
+    public string ResolveStateDirectory() =>
+        !string.IsNullOrWhiteSpace(StateDirectory) ? StateDirectory!
+        : Environment.GetEnvironmentVariable("STATE_DIRECTORY") is { Length: > 0 } systemd ? systemd.Split(':')[0]
+        : Path.Combine(AppContext.BaseDirectory, "state");
+}
+
+/// <summary>Who may use the ModelAdmin service: loopback always; elsewhere TLS with a client certificate or the bearer token.</summary>
+public sealed class AdminOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>A file holding the bearer token; it must not be readable by group or others.</summary>
+    public string? TokenFile { get; set; }
+}
+
+/// <summary>Foot pedal and status LEDs (firmware-config/gpio.json holds the appliance's pin map).</summary>
+public sealed class GpioOptions
+{
+    public bool Enabled { get; set; }
+
+    /// <summary>"libgpiod" (a real chip) or "simulated" (no hardware; tests and demos).</summary>
+    public string Driver { get; set; } = "libgpiod";
+
+    public string Chip { get; set; } = "/dev/gpiochip0";
+
+    public int PedalPin { get; set; } = 17;
+
+    /// <summary>The pedal closes to ground (input with pull-up, pressed = low).</summary>
+    public bool PedalActiveLow { get; set; } = true;
+
+    public int DebounceMilliseconds { get; set; } = 30;
+
+    /// <summary>Held at least this long: freeze/unfreeze instead of toggling the overlay.</summary>
+    public int LongPressMilliseconds { get; set; } = 800;
+
+    public int ReadyLedPin { get; set; } = 22;
+
+    public int InferencingLedPin { get; set; } = 23;
+
+    public int FaultLedPin { get; set; } = 24;
 }
 
 /// <summary>Overrides of what systemd passes in the environment ($NOTIFY_SOCKET, $WATCHDOG_USEC), for tests and odd set-ups.</summary>

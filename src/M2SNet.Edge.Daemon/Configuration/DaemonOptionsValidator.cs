@@ -7,6 +7,18 @@ namespace M2SNet.Edge.Daemon.Configuration;
 /// <summary>Checks the configuration before anything starts, so that a typo is one clear line, not a stack trace.</summary>
 public static class DaemonOptionsValidator
 {
+    public static IReadOnlyList<string> TrustedKeyPaths(ModelUpdateOptions m) =>
+        m.TrustedKeys.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>"224x224" → (height 224, width 224); empty → null.</summary>
+    public static (int Height, int Width)? ParseInputSize(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var parts = text.Split('x', 'X');
+        if (parts.Length == 2 && int.TryParse(parts[0], out var w) && int.TryParse(parts[1], out var h) && w > 0 && h > 0) return (h, w);
+        throw new ArgumentException($"Daemon:Models:RequiredInputSize '{text}' is not WIDTHxHEIGHT");
+    }
+
     public static IReadOnlyList<string> Validate(DaemonOptions o)
     {
         var errors = new List<string>();
@@ -56,6 +68,33 @@ public static class DaemonOptionsValidator
         foreach (var (key, path) in new[] { ("Daemon:Tls:CertificatePath", o.Tls.CertificatePath), ("Daemon:Tls:KeyPath", o.Tls.KeyPath), ("Daemon:Tls:ClientCaPath", o.Tls.ClientCaPath) })
         {
             if (!string.IsNullOrWhiteSpace(path) && !File.Exists(path)) errors.Add($"{key}: {path} does not exist");
+        }
+
+        var m = o.Models;
+        Check(() => ParseInputSize(m.RequiredInputSize));
+        foreach (var key in TrustedKeyPaths(m))
+        {
+            if (!File.Exists(key) && !Directory.Exists(key)) errors.Add($"Daemon:Models:TrustedKeys: {key} does not exist");
+        }
+        if (m.MaxBundleBytes < 1024) errors.Add("Daemon:Models:MaxBundleBytes must be at least 1024");
+        if (m.DropFolderPollSeconds <= 0) errors.Add("Daemon:Models:DropFolderPollSeconds must be positive");
+        if (o.Admin.TokenFile is { Length: > 0 } token)
+        {
+            if (!File.Exists(token)) errors.Add($"Daemon:Admin:TokenFile: {token} does not exist");
+            else if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(token) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+            {
+                errors.Add($"Daemon:Admin:TokenFile: {token} is readable by group or others; chmod 600 it (owner: the service user)");
+            }
+            else if (File.ReadAllText(token).Trim().Length < 16) errors.Add($"Daemon:Admin:TokenFile: {token} holds fewer than 16 characters");
+        }
+        var g = o.Gpio;
+        if (g.Enabled)
+        {
+            if (g.Driver is not ("libgpiod" or "simulated")) errors.Add($"Daemon:Gpio:Driver '{g.Driver}' is not libgpiod or simulated");
+            int[] pins = [g.PedalPin, g.ReadyLedPin, g.InferencingLedPin, g.FaultLedPin];
+            if (pins.Any(p => p < 0)) errors.Add("Daemon:Gpio pins must not be negative");
+            if (pins.Distinct().Count() != pins.Length) errors.Add($"Daemon:Gpio pins must differ (pedal {g.PedalPin}, LEDs {g.ReadyLedPin}, {g.InferencingLedPin}, {g.FaultLedPin})");
+            if (g.DebounceMilliseconds < 0 || g.LongPressMilliseconds <= g.DebounceMilliseconds) errors.Add("Daemon:Gpio: LongPressMilliseconds must exceed DebounceMilliseconds (>= 0)");
         }
         return errors;
     }

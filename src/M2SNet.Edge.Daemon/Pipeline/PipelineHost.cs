@@ -1,4 +1,5 @@
 using M2SNet.Edge.Daemon.Configuration;
+using M2SNet.Edge.Daemon.Models;
 using M2SNet.Edge.Deployment;
 using M2SNet.Edge.Daemon.Observability;
 using M2SNet.Edge.Daemon.Streaming;
@@ -9,28 +10,67 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OcvRect = M2SNet.Edge.OpenCv.Rect;
 
-using SessionOptions = M2SNet.Edge.OnnxRuntime.SessionOptions;
 
 namespace M2SNet.Edge.Daemon.Pipeline;
 
-/// <summary>The model and the live pipeline as they are now; services read it, <see cref="PipelineHost"/> sets it.</summary>
+/// <summary>The model and the live pipeline as they are now; services read it, <see cref="PipelineHost"/> and <see cref="ModelUpdater"/> set it.</summary>
 public sealed class ActivePipeline
 {
-    private volatile FrameStages? _stages;
+    private FrameStages? _stages;
     private volatile VideoSource? _source;
     private volatile SegmentationPipeline? _pipeline;
+    private volatile bool _overlayEnabled = true;
+    private volatile bool _frozen;
+    private readonly TaskCompletionSource _firstModel = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>The warm model with its stages; null until ready.</summary>
-    public FrameStages? Stages => _stages;
+    /// <summary>The warm model with its stages; null until ready. For reading what runs; work on a frame takes a lease (<see cref="AcquireStages"/>).</summary>
+    public FrameStages? Stages => Volatile.Read(ref _stages);
 
     public VideoSource? Source => _source;
 
     public SegmentationPipeline? Pipeline => _pipeline;
 
     /// <summary>Whether the OR overlay is on (the foot pedal toggles it).</summary>
-    public bool OverlayEnabled { get; set; } = true;
+    public bool OverlayEnabled
+    {
+        get => _overlayEnabled;
+        set => _overlayEnabled = value;
+    }
 
-    internal void SetStages(FrameStages stages) => _stages = stages;
+    /// <summary>Whether the clinician froze the picture (long press on the pedal).</summary>
+    public bool Frozen
+    {
+        get => _frozen;
+        set => _frozen = value;
+    }
+
+    public Presentation Presentation => new(_overlayEnabled, _frozen);
+
+    /// <summary>Completes when a model is first installed (at start-up, or later by an update after a failed start).</summary>
+    public Task FirstModel => _firstModel.Task;
+
+    /// <summary>The active stages with a lease for one frame or call (release it with <see cref="FrameStages.Release"/>); null before any model.</summary>
+    public FrameStages? AcquireStages()
+    {
+        while (true)
+        {
+            var stages = Volatile.Read(ref _stages);
+            if (stages is null) return null;
+            if (stages.TryAcquire()) return stages;
+            // Swapped out between the read and the lease: the new one is already in place.
+        }
+    }
+
+    /// <summary>Installs <paramref name="stages"/> for the next frame; frames already started finish on the old model, which is then disposed.</summary>
+    internal void Swap(FrameStages stages)
+    {
+        var old = Interlocked.Exchange(ref _stages, stages);
+        old?.Retire();
+        _firstModel.TrySetResult();
+    }
+
+    /// <summary>At shutdown, after the pipeline stopped.</summary>
+    internal void RetireStages() => Interlocked.Exchange(ref _stages, null)?.Retire();
 
     internal void SetLive(VideoSource source, SegmentationPipeline pipeline)
     {
@@ -47,13 +87,13 @@ public sealed class ActivePipeline
 public sealed class PipelineHost(
     IOptions<DaemonOptions> options,
     ActivePipeline active,
+    ModelUpdater updater,
     MaskPublisher publisher,
     PipelineMetrics metrics,
     DaemonState state,
     ILoggerFactory loggers) : BackgroundService
 {
     private readonly ILogger _log = loggers.CreateLogger<PipelineHost>();
-    private SegmentationModel? _model;
     private VideoSource? _source;
     private SegmentationPipeline? _pipeline;
 
@@ -80,15 +120,16 @@ public sealed class PipelineHost(
         var o = options.Value;
         try
         {
-            var stages = await Task.Run(() => LoadModel(o.Model), stoppingToken).ConfigureAwait(false);
-            active.SetStages(stages);
+            var stages = await Task.Run(updater.LoadAtStartup, stoppingToken).ConfigureAwait(false);
+            active.Swap(stages);
             state.Set(Readiness.Ready, "");
         }
         catch (Exception e) when (e is ModelLoadException or OrtException or OrtLibraryException or IOException or UnauthorizedAccessException)
         {
-            _log.LogCritical("The model cannot be used: {Reason}. The daemon stays up and reports NOT_SERVING until it is fixed.", e.Message);
+            _log.LogCritical("The model cannot be used: {Reason}. The daemon stays up and reports NOT_SERVING until it is fixed or a valid bundle is installed.", e.Message);
             state.Set(Readiness.Failed, e.Message);
-            return;
+            // An update (ModelAdmin, drop folder) can still bring a working model.
+            await active.FirstModel.WaitAsync(stoppingToken).ConfigureAwait(false);
         }
 
         var sourceOptions = await Task.Run(() => SourceOptionsFrom(o.Source, stoppingToken), stoppingToken).ConfigureAwait(false);
@@ -121,12 +162,11 @@ public sealed class PipelineHost(
         }
         if (_source is null) return;
 
-        _pipeline = new SegmentationPipeline(_source, active.Stages!, publisher, metrics, () => active.OverlayEnabled,
-            loggers.CreateLogger<SegmentationPipeline>());
+        _pipeline = new SegmentationPipeline(_source, active, publisher, metrics, loggers.CreateLogger<SegmentationPipeline>());
         active.SetLive(_source, _pipeline);
         _pipeline.Start();
         _log.LogInformation("Streaming {Source} ({Properties}) through {Model} on {Provider}", _source.Spec, _source.Properties,
-            active.Stages!.Identity.Id, _model!.ExecutionProvider.Name);
+            active.Stages!.Identity.Id, active.Stages!.Model.ExecutionProvider.Name);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -135,38 +175,7 @@ public sealed class PipelineHost(
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         _source?.Dispose();
         _pipeline?.Dispose();
-        _model?.Dispose();
-    }
-
-    private FrameStages LoadModel(ModelOptions o)
-    {
-        var path = Path.IsPathRooted(o.Path) ? o.Path : Path.Combine(AppContext.BaseDirectory, o.Path);
-        var session = new SessionOptions
-        {
-            IntraOpNumThreads = o.Threads,
-            ExecutionProviders = [.. o.Providers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => p.ToLowerInvariant() switch
-            {
-                "tensorrt" or "trt" => new TensorRTExecutionProvider(o.DeviceId, o.TensorRtFp16, o.TensorRtCachePath),
-                _ => ExecutionProvider.Parse(p, o.DeviceId),
-            })],
-        };
-        state.Set(Readiness.Starting, $"loading {Path.GetFileName(path)}");
-        _model = SegmentationModel.Load(path, session);
-        foreach (var failure in _model.ProviderFailures)
-        {
-            _log.LogWarning("Execution provider {Provider} not used: {Reason}", failure.Provider.Name, failure.Reason);
-        }
-        state.Set(Readiness.Starting, "self-test on the manifest's golden input");
-        var worst = _model.SelfTest();
-        state.Set(Readiness.Starting, "warming up");
-        using (var buffers = _model.CreateBuffers())
-        {
-            for (var i = 0; i < Math.Max(1, o.WarmupRuns); i++) _model.Run(buffers);
-        }
-        var m = _model.Manifest;
-        _log.LogInformation("Model {Id} {Version} ({Architecture}, {Height}x{Width}) ready on {Provider}; self-test max |Δp| {Worst:0.####}",
-            m.ModelId, m.Version, m.Architecture, _model.Height, _model.Width, _model.ExecutionProvider.Name, worst);
-        return new FrameStages(_model, new ModelIdentity(m.ModelId, m.Version, _model.OutputsLogits, _model.Threshold));
+        active.RetireStages();
     }
 
     private VideoSourceOptions SourceOptionsFrom(SourceOptions o, CancellationToken cancel)

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using M2SNet.Edge.Deployment;
 using M2SNet.Edge.Daemon.Observability;
 using M2SNet.Edge.Daemon.Streaming;
@@ -16,30 +15,27 @@ namespace M2SNet.Edge.Daemon.Pipeline;
 /// Every hand-off is a single-slot, drop-oldest <see cref="LatestSlot{T}"/>: the newest frame
 /// always wins and a slow stage never builds a queue, so latency stays one frame deep. Each
 /// stage does one job and stamps its start and end, so latency is attributed per stage.
+/// A frame takes the active model when its preprocessing starts and keeps it to the end, so a
+/// model swap (<see cref="ActivePipeline.Swap"/>) falls between two frames.
 /// </summary>
 public sealed class SegmentationPipeline : IDisposable
 {
     private readonly VideoSource _source;
-    private readonly FrameStages _stages;
+    private readonly ActivePipeline _active;
     private readonly MaskPublisher _publisher;
     private readonly PipelineMetrics _metrics;
-    private readonly Func<bool> _overlayEnabled;
     private readonly ILogger _log;
     private readonly LatestSlot<FrameInFlight> _toInference = new();
     private readonly LatestSlot<FrameInFlight> _toPostprocess = new();
-    private readonly ConcurrentBag<InferenceBuffers> _buffers = [];
-    private readonly List<InferenceBuffers> _allBuffers = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Thread> _threads = [];
 
-    public SegmentationPipeline(VideoSource source, FrameStages stages, MaskPublisher publisher, PipelineMetrics metrics,
-        Func<bool> overlayEnabled, ILogger log)
+    public SegmentationPipeline(VideoSource source, ActivePipeline active, MaskPublisher publisher, PipelineMetrics metrics, ILogger log)
     {
         _source = source;
-        _stages = stages;
+        _active = active;
         _publisher = publisher;
         _metrics = metrics;
-        _overlayEnabled = overlayEnabled;
         _log = log;
     }
 
@@ -60,9 +56,15 @@ public sealed class SegmentationPipeline : IDisposable
     {
         while (_source.Frames.Take(stop) is { } frame)
         {
-            var work = new FrameInFlight(frame, RentBuffers(), this);
+            var stages = _active.AcquireStages();
+            if (stages is null)
+            {
+                frame.Dispose();
+                continue;
+            }
+            var work = new FrameInFlight(frame, stages);
             work.Times.CaptureNs = frame.CaptureTimestampNs;
-            _stages.Preprocess(frame, work.Buffers, ref work.Times);
+            stages.Preprocess(frame, work.Buffers, ref work.Times);
             _toInference.Publish(work);
         }
         _toInference.Complete();
@@ -72,7 +74,7 @@ public sealed class SegmentationPipeline : IDisposable
     {
         while (_toInference.Take(stop) is { } work)
         {
-            _stages.Infer(work.Buffers, ref work.Times);
+            work.Stages.Infer(work.Buffers, ref work.Times);
             _toPostprocess.Publish(work);
         }
         _toPostprocess.Complete();
@@ -82,7 +84,7 @@ public sealed class SegmentationPipeline : IDisposable
     {
         while (_toPostprocess.Take(stop) is { } work)
         {
-            var result = _stages.Postprocess(work.TakeFrame(), work.Buffers, _overlayEnabled(), work.Times);
+            var result = work.Stages.Postprocess(work.TakeFrame(), work.Buffers, _active.Presentation, work.Times);
             work.Dispose();
             _metrics.RecordFrame(result.Times);
             _publisher.Publish(result);
@@ -113,14 +115,6 @@ public sealed class SegmentationPipeline : IDisposable
         thread.Start();
     }
 
-    private InferenceBuffers RentBuffers()
-    {
-        if (_buffers.TryTake(out var buffers)) return buffers;
-        buffers = _stages.Model.CreateBuffers();
-        lock (_allBuffers) _allBuffers.Add(buffers);
-        return buffers;
-    }
-
     public void Dispose()
     {
         _stop.Cancel();
@@ -129,21 +123,19 @@ public sealed class SegmentationPipeline : IDisposable
         foreach (var t in _threads) t.Join(TimeSpan.FromSeconds(10));
         _toInference.Dispose();
         _toPostprocess.Dispose();
-        lock (_allBuffers)
-        {
-            foreach (var b in _allBuffers) b.Dispose();
-        }
         _stop.Dispose();
     }
 
-    /// <summary>A frame between stages, with the tensors it is using; dropping it returns both.</summary>
-    private sealed class FrameInFlight(Frame frame, InferenceBuffers buffers, SegmentationPipeline owner) : IDisposable
+    /// <summary>A frame between stages, with its model's lease and the tensors it is using; dropping it returns them.</summary>
+    private sealed class FrameInFlight(Frame frame, FrameStages stages) : IDisposable
     {
         private Frame? _frame = frame;
         private int _disposed;
         public StageTimes Times;
 
-        public InferenceBuffers Buffers { get; } = buffers;
+        public FrameStages Stages { get; } = stages;
+
+        public InferenceBuffers Buffers { get; } = stages.RentBuffers();
 
         public Frame TakeFrame()
         {
@@ -157,7 +149,8 @@ public sealed class SegmentationPipeline : IDisposable
             if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
             _frame?.Dispose();
             _frame = null;
-            owner._buffers.Add(Buffers);
+            Stages.ReturnBuffers(Buffers);
+            Stages.Release();
         }
     }
 }

@@ -31,7 +31,7 @@ public sealed class SegmentationResult
     private int _references = 1;
 
     /// <param name="scores">Rented from <see cref="ScorePool"/>; returned when the last holder releases the result.</param>
-    internal SegmentationResult(Frame frame, float[] scores, int scoresHeight, int scoresWidth, Mat mask, ModelIdentity model, bool overlayEnabled, StageTimes times)
+    internal SegmentationResult(Frame frame, float[] scores, int scoresHeight, int scoresWidth, Mat mask, ModelIdentity model, Presentation presentation, StageTimes times)
     {
         Frame = frame;
         _scores = scores;
@@ -39,7 +39,7 @@ public sealed class SegmentationResult
         ScoresWidth = scoresWidth;
         Mask = mask;
         Model = model;
-        OverlayEnabled = overlayEnabled;
+        Presentation = presentation;
         Times = times;
     }
 
@@ -61,7 +61,7 @@ public sealed class SegmentationResult
 
     public ModelIdentity Model { get; }
 
-    public bool OverlayEnabled { get; }
+    public Presentation Presentation { get; }
 
     public StageTimes Times { get; }
 

@@ -76,8 +76,6 @@ public sealed class SegmentationService(
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var cancel = stopping.Token;
         await WaitUntilReady(cancel).ConfigureAwait(false);
-        var stages = active.Stages!;
-        using var buffers = stages.Model.CreateBuffers();
         using var image = new Mat();
         ClientMaskOptions? mask = null;
         long index = 0;
@@ -98,9 +96,21 @@ public sealed class SegmentationService(
             }
             var frame = VideoFrame.Standalone(image, index, received);
             var times = new StageTimes { CaptureNs = received };
-            stages.Preprocess(frame, buffers, ref times);
-            stages.Infer(buffers, ref times);
-            var result = stages.Postprocess(frame, buffers, active.OverlayEnabled, times);
+            // Each frame runs on the model active when it arrives (a swap takes effect at the next frame).
+            var stages = active.AcquireStages() ?? throw new RpcException(StatusCode.Unavailable, "no model is loaded");
+            SegmentationResult result;
+            var buffers = stages.RentBuffers();
+            try
+            {
+                stages.Preprocess(frame, buffers, ref times);
+                stages.Infer(buffers, ref times);
+                result = stages.Postprocess(frame, buffers, active.Presentation, times);
+            }
+            finally
+            {
+                stages.ReturnBuffers(buffers);
+                stages.Release();
+            }
             try
             {
                 var message = MaskEncoder.Encode(result, MonotonicClock.NowNs, mask, index, droppedFrames: 0);

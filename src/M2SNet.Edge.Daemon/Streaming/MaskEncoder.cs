@@ -43,7 +43,8 @@ public static class MaskEncoder
             },
             Model = new ModelRef { Id = result.Model.Id, Version = result.Model.Version },
             DroppedFrames = (ulong)droppedFrames,
-            OverlayEnabled = result.OverlayEnabled,
+            OverlayEnabled = result.Presentation.OverlayEnabled,
+            Frozen = result.Presentation.Frozen,
         };
         if (options.Encoding != MaskEncoding.None) message.Mask = MaskFor(result, options);
         if (options.IncludeFrameJpeg) message.FrameJpeg = Shared(result, new EncodingKey(JpegKind, 0, 0, options.JpegQuality), () => Jpeg(frame.Image, options.JpegQuality));

@@ -1,0 +1,138 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace M2SNet.Edge.Daemon.Models;
+
+/// <summary>Why an upload chunk was refused; the service maps it to a status code.</summary>
+public enum UploadProblem
+{
+    InvalidRequest,
+    WrongOffset,
+    TooLarge,
+    DiskFull,
+    Busy,
+}
+
+public sealed class UploadException(UploadProblem problem, string message) : Exception(message)
+{
+    public UploadProblem Problem { get; } = problem;
+}
+
+/// <summary>
+/// Partial uploads on disk, so an upload that broke off (a flaky OR network, a daemon restart)
+/// goes on where it stopped: uploads/&lt;id&gt;.part holds the bytes so far, &lt;id&gt;.json what was
+/// announced. One call at a time per upload id.
+/// </summary>
+public sealed partial class UploadSessions
+{
+    private readonly string _directory;
+    private readonly long _maxBytes;
+    private readonly long _minFreeBytes;
+    private readonly ConcurrentDictionary<string, byte> _busy = new();
+
+    public UploadSessions(string directory, long maxBytes, long minFreeBytes, TimeSpan expiry)
+    {
+        _directory = directory;
+        _maxBytes = maxBytes;
+        _minFreeBytes = minFreeBytes;
+        Directory.CreateDirectory(directory);
+        foreach (var file in Directory.GetFiles(directory).Where(f => File.GetLastWriteTimeUtc(f) < DateTime.UtcNow - expiry)) File.Delete(file);
+    }
+
+    private sealed record Announcement(long TotalBytes, string? Sha256);
+
+    public (bool Exists, long Received, long Total) Status(string id)
+    {
+        CheckId(id);
+        var meta = ReadAnnouncement(id);
+        return meta is null ? (false, 0, 0) : (true, PartLength(id), meta.TotalBytes);
+    }
+
+    /// <summary>Starts or resumes <paramref name="id"/>; returns the bytes already received. Holds the id until <see cref="End"/>.</summary>
+    public long Begin(string id, long totalBytes, string? sha256)
+    {
+        CheckId(id);
+        if (totalBytes <= 0) throw new UploadException(UploadProblem.InvalidRequest, "total_bytes must be given (and positive) in the first message");
+        if (totalBytes > _maxBytes) throw new UploadException(UploadProblem.TooLarge, $"the bundle is {totalBytes} bytes; this appliance accepts at most {_maxBytes}");
+        if (!_busy.TryAdd(id, 0)) throw new UploadException(UploadProblem.Busy, $"upload {id} is already in progress on another call");
+        try
+        {
+            var meta = ReadAnnouncement(id);
+            if (meta is not null && meta.TotalBytes != totalBytes)
+            {
+                throw new UploadException(UploadProblem.InvalidRequest, $"upload {id} was announced with {meta.TotalBytes} bytes, now {totalBytes}; use a new upload id");
+            }
+            var received = meta is null ? 0 : PartLength(id);
+            // Room for the rest of the bundle and its unpacked copy, with the configured margin left over.
+            var free = new DriveInfo(Path.GetFullPath(_directory)).AvailableFreeSpace;
+            var needed = (totalBytes - received) + totalBytes + _minFreeBytes;
+            if (free < needed)
+            {
+                throw new UploadException(UploadProblem.DiskFull, $"disk full: {free / 1048576} MiB free on the state folder's disk, {needed / 1048576} MiB needed (bundle, unpacked copy and the {_minFreeBytes / 1048576} MiB reserve)");
+            }
+            if (meta is null)
+            {
+                DurableFile.WriteAllText(MetaPath(id), JsonSerializer.Serialize(new Announcement(totalBytes, sha256)));
+                File.WriteAllBytes(PartPath(id), []);
+            }
+            return received;
+        }
+        catch
+        {
+            _busy.TryRemove(id, out _);
+            throw;
+        }
+    }
+
+    /// <summary>Appends a chunk that must start at the bytes received so far; returns the new count.</summary>
+    public long Append(string id, long offset, ReadOnlySpan<byte> data)
+    {
+        var total = ReadAnnouncement(id)!.TotalBytes;
+        var received = PartLength(id);
+        if (offset != received) throw new UploadException(UploadProblem.WrongOffset, $"chunk at offset {offset}, but {received} bytes have arrived; send from offset {received}");
+        if (received + data.Length > total) throw new UploadException(UploadProblem.InvalidRequest, $"the chunk ends at {received + data.Length}, beyond the announced {total} bytes");
+        try
+        {
+            using var stream = new FileStream(PartPath(id), FileMode.Append, FileAccess.Write);
+            stream.Write(data);
+        }
+        catch (IOException e) when (e.HResult == 28 || (e.HResult & 0xFFFF) == 28)
+        {
+            throw new UploadException(UploadProblem.DiskFull, $"disk full while writing the upload: {e.Message}");
+        }
+        return received + data.Length;
+    }
+
+    /// <summary>The complete bundle file and its announced SHA-256, once every byte has arrived; null before.</summary>
+    public (string Path, string? Sha256)? Completed(string id)
+    {
+        var meta = ReadAnnouncement(id)!;
+        return PartLength(id) == meta.TotalBytes ? (PartPath(id), meta.Sha256) : null;
+    }
+
+    public void End(string id) => _busy.TryRemove(id, out _);
+
+    public void Discard(string id)
+    {
+        File.Delete(PartPath(id));
+        File.Delete(MetaPath(id));
+    }
+
+    private Announcement? ReadAnnouncement(string id) =>
+        File.Exists(MetaPath(id)) && File.Exists(PartPath(id)) ? JsonSerializer.Deserialize<Announcement>(File.ReadAllText(MetaPath(id))) : null;
+
+    private long PartLength(string id) => new FileInfo(PartPath(id)).Length;
+
+    private string PartPath(string id) => Path.Combine(_directory, id + ".part");
+
+    private string MetaPath(string id) => Path.Combine(_directory, id + ".json");
+
+    private static void CheckId(string id)
+    {
+        if (!ValidId().IsMatch(id)) throw new UploadException(UploadProblem.InvalidRequest, $"upload_id '{id}' is not 1 to 64 of A-Z a-z 0-9 _ - .");
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$")]
+    private static partial Regex ValidId();
+}

@@ -1,0 +1,178 @@
+using M2SNet.Edge.Daemon.Models;
+using M2SNet.Edge.Deployment;
+using M2SNet.Edge.Grpc;
+using M2SNet.Edge.Grpc.Server;
+using M2SNet.Edge.Protocol;
+using M2SNet.Edge.Protocol.V1;
+using Microsoft.Extensions.Logging;
+
+namespace M2SNet.Edge.Daemon.Services;
+
+/// <summary>
+/// <c>m2snet.edge.v1.ModelAdmin</c>: a thin adapter from the contract to <see cref="ModelUpdater"/>;
+/// rejections become status codes whose detail starts with the failed check.
+/// </summary>
+public sealed class ModelAdminService(ModelUpdater updater, AdminAccess access, ILogger<ModelAdminService> log)
+{
+    public void MapTo(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGrpcClientStreaming(ModelAdminApi.UploadModel, UploadModel);
+        endpoints.MapGrpcUnary(ModelAdminApi.GetUploadStatus, GetUploadStatus);
+        endpoints.MapGrpcUnary(ModelAdminApi.ListModels, ListModels);
+        endpoints.MapGrpcUnary(ModelAdminApi.ActivateModel, ActivateModel);
+        endpoints.MapGrpcUnary(ModelAdminApi.Rollback, Rollback);
+    }
+
+    public async Task<ModelOperationResult> UploadModel(IAsyncStreamReader<UploadModelRequest> requests, ServerCallContext context)
+    {
+        access.Check(context);
+        var uploads = Guard(() => updater.Uploads ?? throw new ModelAdminException(ModelAdminProblem.StoreUnavailable, "uploads are off: the model store is unavailable"));
+        if (!await requests.MoveNext(context.CancellationToken).ConfigureAwait(false))
+        {
+            throw new RpcException(StatusCode.InvalidArgument, "the upload sent no message");
+        }
+        var first = requests.Current;
+        var id = first.UploadId;
+        var received = Guard(() => uploads.Begin(id, (long)first.TotalBytes, string.IsNullOrEmpty(first.BundleSha256) ? null : first.BundleSha256.ToLowerInvariant()));
+        try
+        {
+            var request = first;
+            while (true)
+            {
+                if (request.UploadId != id) throw new RpcException(StatusCode.InvalidArgument, $"upload_id changed within the call ({id} → {request.UploadId})");
+                if (request.Data.Length > 0) received = Guard(() => uploads.Append(id, (long)request.Offset, request.Data.Span));
+                if (!await requests.MoveNext(context.CancellationToken).ConfigureAwait(false)) break;
+                request = requests.Current;
+            }
+            if (uploads.Completed(id) is not { } complete)
+            {
+                var (_, got, total) = uploads.Status(id);
+                throw new RpcException(StatusCode.Aborted, $"Format: the upload ended after {got} of {total} bytes (truncated); resume from offset {got} with the same upload_id");
+            }
+            var origin = $"upload from {context.Peer}" + (first.FileName is { Length: > 0 } name ? $" ({name})" : "");
+            try
+            {
+                if (complete.Sha256 is { } expected && !string.Equals(expected, Onnx.ModelManifest.Sha256Of(complete.Path), StringComparison.Ordinal))
+                {
+                    updater.Store.Audit.Append(new AuditEntry(DateTimeOffset.UtcNow, "install", origin, "rejected", null, "Format", "the bundle's SHA-256 differs from the one announced", expected));
+                    throw new RpcException(StatusCode.InvalidArgument, $"Format: the received bundle's SHA-256 is not the announced {expected} (damaged in transit); upload it again");
+                }
+                var change = await Guard(() => updater.InstallAsync(complete.Path, origin, first.StageOnly, context.CancellationToken)).ConfigureAwait(false);
+                return ToResult(change);
+            }
+            finally
+            {
+                // Complete bundles are validated once; a rejected one must be fixed and sent again.
+                uploads.Discard(id);
+            }
+        }
+        finally
+        {
+            uploads.End(id);
+        }
+    }
+
+    public Task<UploadStatus> GetUploadStatus(GetUploadStatusRequest request, ServerCallContext context)
+    {
+        access.Check(context);
+        var uploads = Guard(() => updater.Uploads ?? throw new ModelAdminException(ModelAdminProblem.StoreUnavailable, "uploads are off: the model store is unavailable"));
+        var (exists, received, total) = Guard(() => uploads.Status(request.UploadId));
+        return Task.FromResult(new UploadStatus { UploadId = request.UploadId, Exists = exists, ReceivedBytes = (ulong)received, TotalBytes = (ulong)total });
+    }
+
+    public Task<ModelList> ListModels(ListModelsRequest request, ServerCallContext context)
+    {
+        access.Check(context);
+        var list = new ModelList();
+        foreach (var entry in Guard(updater.List))
+        {
+            list.Models.Add(ToMessage(entry));
+            if (entry.Active) list.ActiveKey = entry.Record.Key;
+        }
+        return Task.FromResult(list);
+    }
+
+    public async Task<ModelOperationResult> ActivateModel(ActivateModelRequest request, ServerCallContext context)
+    {
+        access.Check(context);
+        if (string.IsNullOrWhiteSpace(request.Key)) throw new RpcException(StatusCode.InvalidArgument, "key is empty (ListModels shows the keys)");
+        return ToResult(await Guard(() => updater.ActivateAsync(request.Key, $"ActivateModel from {context.Peer}", context.CancellationToken)).ConfigureAwait(false));
+    }
+
+    public async Task<ModelOperationResult> Rollback(RollbackRequest request, ServerCallContext context)
+    {
+        access.Check(context);
+        return ToResult(await Guard(() => updater.RollbackAsync($"Rollback from {context.Peer}", context.CancellationToken)).ConfigureAwait(false));
+    }
+
+    private T Guard<T>(Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (ToStatus(e) is { } status)
+        {
+            log.LogInformation("Model administration refused: {Status}", status.Detail);
+            throw new RpcException(status);
+        }
+    }
+
+    private async Task<T> Guard<T>(Func<Task<T>> action)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (Exception e) when (ToStatus(e) is { } status)
+        {
+            log.LogInformation("Model administration refused: {Status}", status.Detail);
+            throw new RpcException(status);
+        }
+    }
+
+    private static Status? ToStatus(Exception e) => e switch
+    {
+        BundleRejectedException { Check: BundleCheck.Storage } r => new Status(StatusCode.ResourceExhausted, $"{r.Check}: {r.Reason}"),
+        BundleRejectedException r => new Status(StatusCode.InvalidArgument, $"{r.Check}: {r.Reason}"),
+        UploadException { Problem: UploadProblem.WrongOffset } u => new Status(StatusCode.OutOfRange, u.Message),
+        UploadException { Problem: UploadProblem.TooLarge or UploadProblem.DiskFull } u => new Status(StatusCode.ResourceExhausted, $"Storage: {u.Message}"),
+        UploadException { Problem: UploadProblem.Busy } u => new Status(StatusCode.Aborted, u.Message),
+        UploadException u => new Status(StatusCode.InvalidArgument, u.Message),
+        ModelAdminException { Problem: ModelAdminProblem.NotFound } a => new Status(StatusCode.NotFound, a.Message),
+        ModelAdminException { Problem: ModelAdminProblem.NothingToRollBack } a => new Status(StatusCode.FailedPrecondition, a.Message),
+        ModelAdminException a => new Status(StatusCode.FailedPrecondition, a.Message),
+        IOException io => new Status(StatusCode.ResourceExhausted, $"Storage: {io.Message}"),
+        _ => null,
+    };
+
+    private static ModelOperationResult ToResult(ModelChange change) => new()
+    {
+        Model = ToMessage(change.Model),
+        Activated = change.Activated,
+        Replaced = change.Replaced is null ? null : ToMessage(change.Replaced),
+        ValidationSeconds = change.ValidationSeconds,
+        Message = change.Message,
+    };
+
+    private static StoredModel ToMessage(ModelEntry entry)
+    {
+        var r = entry.Record;
+        var message = new StoredModel
+        {
+            Key = r.Key,
+            Id = r.ModelId,
+            Version = r.Version,
+            Architecture = r.Architecture,
+            OnnxSha256 = r.OnnxSha256,
+            SignedBy = r.SignedBy,
+            Active = entry.Active,
+            Previous = entry.Previous,
+            Factory = entry.Factory,
+            InstalledUnixMs = r.Installed.ToUnixTimeMilliseconds(),
+            Origin = r.Origin,
+        };
+        message.InputShape.AddRange(r.InputShape);
+        return message;
+    }
+}

@@ -1,0 +1,22 @@
+namespace M2SNet.Edge.Gpio;
+
+/// <summary>The edges a callback asks for; a pedal handler usually wants both.</summary>
+[Flags]
+public enum PinEventTypes
+{
+    None = 0,
+    Rising = 1,
+    Falling = 2,
+}
+
+/// <summary>One edge on one pin, as delivered to a <see cref="PinChangeEventHandler"/>.</summary>
+public sealed class PinValueChangedEventArgs(PinEventTypes changeType, int pinNumber) : EventArgs
+{
+    /// <summary><see cref="PinEventTypes.Rising"/> or <see cref="PinEventTypes.Falling"/>, never both.</summary>
+    public PinEventTypes ChangeType { get; } = changeType;
+
+    public int PinNumber { get; } = pinNumber;
+}
+
+/// <summary>Called on a driver or timer thread, never on the thread that registered it.</summary>
+public delegate void PinChangeEventHandler(object sender, PinValueChangedEventArgs e);
