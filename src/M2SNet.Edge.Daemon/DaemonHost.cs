@@ -105,6 +105,8 @@ public static class DaemonHost
         if (options.Systemd.WatchdogSeconds is > 0 and var seconds) systemd = systemd with { WatchdogInterval = TimeSpan.FromSeconds(seconds) };
         builder.Services.AddSingleton(systemd);
         builder.Services.AddHostedService<Appliance.SystemdNotifier>();
+        builder.Services.AddSingleton<Appliance.OperatorPanel>();
+        builder.Services.AddHostedService(s => s.GetRequiredService<Appliance.OperatorPanel>());
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
         builder.WebHost.ConfigureKestrel(kestrel =>

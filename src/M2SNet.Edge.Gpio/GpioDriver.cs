@@ -24,8 +24,11 @@ public abstract class GpioDriver : IDisposable
     public void ClosePin(int pin)
     {
         CheckUsable(pin);
-        lock (_gate) _callbacks.Remove(pin);
-        ClosePinCore(pin);
+        lock (_gate)
+        {
+            _callbacks.Remove(pin);
+            ClosePinCore(pin);
+        }
     }
 
     public PinValue Read(int pin)
@@ -120,12 +123,18 @@ public abstract class GpioDriver : IDisposable
         foreach (var handler in handlers) handler(this, args);
     }
 
-    private void CheckUsable(int pin)
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> for a pin number the chip does not have.</summary>
+    protected internal void CheckPinNumber(int pin)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         if ((uint)pin >= (uint)PinCount)
         {
             throw new ArgumentOutOfRangeException(nameof(pin), pin, $"pin {pin} is not on this chip (it has pins 0 to {PinCount - 1})");
         }
+    }
+
+    private void CheckUsable(int pin)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckPinNumber(pin);
     }
 }

@@ -18,5 +18,8 @@ public sealed class PinValueChangedEventArgs(PinEventTypes changeType, int pinNu
     public int PinNumber { get; } = pinNumber;
 }
 
-/// <summary>Called on a driver or timer thread, never on the thread that registered it.</summary>
+/// <summary>
+/// Called on the thread that saw the edge (the driver's event thread, a debounce timer's, or whoever drives a
+/// simulated line); keep it short, as the chip's next edge waits for it.
+/// </summary>
 public delegate void PinChangeEventHandler(object sender, PinValueChangedEventArgs e);

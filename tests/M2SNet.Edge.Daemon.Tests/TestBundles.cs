@@ -112,7 +112,7 @@ public static class TestBundles
         for (var at = offset; at < end || first; at += chunk)
         {
             var n = (int)Math.Min(chunk, end - at);
-            await call.RequestStream.WriteAsync(new UploadModelRequest
+            var write = call.RequestStream.WriteAsync(new UploadModelRequest
             {
                 UploadId = uploadId,
                 TotalBytes = first ? (ulong)bundle.Length : 0,
@@ -123,6 +123,15 @@ public static class TestBundles
                 FileName = first ? "test" + ModelBundle.Extension : "",
             });
             first = false;
+            try
+            {
+                await write;
+            }
+            catch (RpcException)
+            {
+                // The daemon ended the call early; its reason is the call's status.
+                break;
+            }
         }
         await call.RequestStream.CompleteAsync();
         return await call.ResponseAsync;

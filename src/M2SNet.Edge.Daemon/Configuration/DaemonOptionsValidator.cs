@@ -72,9 +72,18 @@ public static class DaemonOptionsValidator
 
         var m = o.Models;
         Check(() => ParseInputSize(m.RequiredInputSize));
-        foreach (var key in TrustedKeyPaths(m))
+        var missingKeys = TrustedKeyPaths(m).Where(key => !File.Exists(key) && !Directory.Exists(key)).ToList();
+        foreach (var key in missingKeys) errors.Add($"Daemon:Models:TrustedKeys: {key} does not exist");
+        if (missingKeys.Count == 0)
         {
-            if (!File.Exists(key) && !Directory.Exists(key)) errors.Add($"Daemon:Models:TrustedKeys: {key} does not exist");
+            try
+            {
+                using var keys = Deployment.TrustedKeys.Load(TrustedKeyPaths(m));
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+            {
+                errors.Add($"Daemon:Models:TrustedKeys: {e.Message}");
+            }
         }
         if (m.MaxBundleBytes < 1024) errors.Add("Daemon:Models:MaxBundleBytes must be at least 1024");
         if (m.DropFolderPollSeconds <= 0) errors.Add("Daemon:Models:DropFolderPollSeconds must be positive");

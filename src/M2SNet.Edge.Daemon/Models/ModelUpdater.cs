@@ -123,8 +123,8 @@ public sealed class ModelUpdater : IDisposable
             bundleSha = Onnx.ModelManifest.Sha256Of(bundlePath);
             staging = store.CreateStagingDirectory();
             var clock = Stopwatch.StartNew();
-            var validated = await Task.Run(() => ModelBundleValidator.Validate(bundlePath, staging, ValidationOptions(),
-                new Progress(_log, Path.GetFileName(bundlePath))), cancel).ConfigureAwait(false);
+            var validated = await BackgroundPriority.Run(() => ModelBundleValidator.Validate(bundlePath, staging, ValidationOptions(),
+                new Progress(_log, Path.GetFileName(bundlePath))), "m2s-validate").ConfigureAwait(false);
             var seconds = clock.Elapsed.TotalSeconds;
             StoredModelRecord record;
             try
@@ -172,14 +172,14 @@ public sealed class ModelUpdater : IDisposable
             {
                 if (key == ModelStore.FactoryKey)
                 {
-                    model = await Task.Run(LoadFactory, cancel).ConfigureAwait(false);
+                    model = await BackgroundPriority.Run(LoadFactory, "m2s-validate").ConfigureAwait(false);
                     record = Factory!;
                 }
                 else
                 {
                     record = store.Find(key) ?? throw new ModelAdminException(ModelAdminProblem.NotFound, $"no stored model has key '{key}' (ListModels shows them)");
-                    var validated = await Task.Run(() => ModelBundleValidator.Validate(ModelBundle.Read(store.DirectoryOf(key)), ValidationOptions(),
-                        new Progress(_log, key)), cancel).ConfigureAwait(false);
+                    var validated = await BackgroundPriority.Run(() => ModelBundleValidator.Validate(ModelBundle.Read(store.DirectoryOf(key)), ValidationOptions(),
+                        new Progress(_log, key)), "m2s-validate").ConfigureAwait(false);
                     model = validated.Model;
                 }
             }

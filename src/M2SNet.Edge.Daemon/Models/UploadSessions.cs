@@ -66,10 +66,10 @@ public sealed partial class UploadSessions
             var received = meta is null ? 0 : PartLength(id);
             // Room for the rest of the bundle and its unpacked copy, with the configured margin left over.
             var free = new DriveInfo(Path.GetFullPath(_directory)).AvailableFreeSpace;
-            var needed = (totalBytes - received) + totalBytes + _minFreeBytes;
-            if (free < needed)
+            var needed = (totalBytes - received) + totalBytes;
+            if (free - needed < _minFreeBytes)
             {
-                throw new UploadException(UploadProblem.DiskFull, $"disk full: {free / 1048576} MiB free on the state folder's disk, {needed / 1048576} MiB needed (bundle, unpacked copy and the {_minFreeBytes / 1048576} MiB reserve)");
+                throw new UploadException(UploadProblem.DiskFull, $"disk full: {free / 1048576} MiB free on the state folder's disk; the bundle and its unpacked copy need {needed / 1048576} MiB and {_minFreeBytes / 1048576} MiB must stay free");
             }
             if (meta is null)
             {

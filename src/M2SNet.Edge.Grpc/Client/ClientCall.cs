@@ -175,8 +175,10 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall, IAsyncStrea
         }
         catch (Exception e) when (e is not RpcException)
         {
-            // The call ended under the writer: report its status if the server has given one.
+            // The call ended under the writer: report its status if the server has given one. A server
+            // that refuses early (trailers-only) may have answered a moment before its reset reached us.
             if (_status is { } known && known.StatusCode != StatusCode.OK) throw new RpcException(known, e);
+            if (_send is { IsCompleted: false } pending) await Task.WhenAny(pending, Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None)).ConfigureAwait(false);
             if (_send is { IsCompletedSuccessfully: true } && StatusFromHeaders(_send.Result.Headers) is { } early) throw new RpcException(early, e);
             throw new RpcException(Translate(e, cancellationToken) is { StatusCode: not StatusCode.Unavailable } s
                 ? s

@@ -1,0 +1,76 @@
+using System.Net;
+using M2SNet.Edge.Daemon.Configuration;
+using M2SNet.Edge.Daemon.Services;
+using M2SNet.Edge.Grpc;
+using Microsoft.Extensions.Options;
+
+namespace M2SNet.Edge.Daemon.Tests;
+
+/// <summary>Who may administer models: loopback always; from the network only over TLS with a client certificate or the token.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class AdminAccessTests
+{
+    private static readonly IPAddress s_orNetwork = IPAddress.Parse("10.20.30.40");
+
+    private static AdminAccess Access(string? token = "0123456789abcdef-token", bool enabled = true)
+    {
+        string? file = null;
+        if (token is not null)
+        {
+            file = Path.Combine(Directory.CreateTempSubdirectory("m2s-token-").FullName, "admin.token");
+            File.WriteAllText(file, token + "\n");
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+        return new AdminAccess(Options.Create(new DaemonOptions { Admin = new AdminOptions { Enabled = enabled, TokenFile = file } }));
+    }
+
+    [Fact]
+    public void Loopback_callers_need_no_credentials()
+    {
+        Access().Check(new AdminCaller(IPAddress.Loopback, Tls: false, ClientCertificate: false, Authorization: null));
+        Access().Check(new AdminCaller(IPAddress.IPv6Loopback, false, false, null));
+    }
+
+    [Fact]
+    public void Network_caller_over_plain_http2_is_refused_even_with_the_token()
+    {
+        var e = Assert.Throws<RpcException>(() => Access().Check(new AdminCaller(s_orNetwork, Tls: false, false, "Bearer 0123456789abcdef-token")));
+        Assert.Equal(StatusCode.PermissionDenied, e.StatusCode);
+        Assert.Contains("TLS", e.Status.Detail);
+    }
+
+    [Fact]
+    public void Network_caller_over_tls_with_a_verified_client_certificate_is_let_in() =>
+        Access(token: null).Check(new AdminCaller(s_orNetwork, Tls: true, ClientCertificate: true, null));
+
+    [Fact]
+    public void Network_caller_over_tls_needs_the_right_bearer_token()
+    {
+        Access().Check(new AdminCaller(s_orNetwork, true, false, "Bearer 0123456789abcdef-token"));
+        Assert.Equal(StatusCode.Unauthenticated, Assert.Throws<RpcException>(() => Access().Check(new AdminCaller(s_orNetwork, true, false, "Bearer wrong"))).StatusCode);
+        Assert.Equal(StatusCode.Unauthenticated, Assert.Throws<RpcException>(() => Access().Check(new AdminCaller(s_orNetwork, true, false, null))).StatusCode);
+        Assert.Equal(StatusCode.Unauthenticated, Assert.Throws<RpcException>(() => Access(token: null).Check(new AdminCaller(s_orNetwork, true, false, "Bearer anything"))).StatusCode);
+    }
+
+    [Fact]
+    public void Switched_off_admin_refuses_even_loopback() =>
+        Assert.Equal(StatusCode.PermissionDenied, Assert.Throws<RpcException>(() => Access(enabled: false).Check(new AdminCaller(IPAddress.Loopback, false, false, null))).StatusCode);
+
+    [Fact]
+    public void Token_file_readable_by_others_is_a_configuration_error()
+    {
+        var file = Path.Combine(Directory.CreateTempSubdirectory("m2s-token-").FullName, "admin.token");
+        File.WriteAllText(file, "0123456789abcdef-token");
+        File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+        var errors = DaemonOptionsValidator.Validate(new DaemonOptions { Admin = new AdminOptions { TokenFile = file } });
+        Assert.Contains(errors, e => e.Contains("readable by group or others", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Loopback_client_reaches_the_admin_service_of_a_running_daemon()
+    {
+        await using var daemon = await TestDaemon.StartAsync(TestBundles.Settings());
+        var list = await daemon.Admin.ListModelsAsync();
+        Assert.Equal("factory", list.ActiveKey);
+    }
+}

@@ -1,0 +1,80 @@
+using System.Collections.Concurrent;
+using M2SNet.Edge.Grpc;
+using M2SNet.Edge.Grpc.Client;
+using M2SNet.Edge.Protocol.V1;
+
+namespace M2SNet.Edge.Daemon.Tests;
+
+/// <summary>Model swaps while clients stream: between two frames, nothing lost, every mask from the model it names.</summary>
+public sealed class ModelSwapTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Fifty_activations_under_two_streaming_clients_drop_and_misattribute_no_frame()
+    {
+        await using var daemon = await TestDaemon.StartAsync(TestBundles.Settings());
+        var demo = (await TestBundles.UploadAsync(daemon.Admin, TestBundles.Demo(), stageOnly: true)).Model;
+        var constant = (await TestBundles.UploadAsync(daemon.Admin, TestBundles.Constant(), stageOnly: true)).Model;
+        Assert.NotEqual(demo.Key, constant.Key);
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var clients = Enumerable.Range(0, 2).Select(i => Task.Run(() => Collect(daemon, $"swap-{i}", stop.Token))).ToArray();
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+
+        var times = new List<double>();
+        for (var i = 0; i < 50; i++)
+        {
+            var result = await daemon.Admin.ActivateModelAsync(i % 2 == 0 ? constant.Key : demo.Key, new CallOptions(CancellationToken: TestContext.Current.CancellationToken));
+            Assert.True(result.Activated, result.Message);
+            times.Add(result.ValidationSeconds);
+        }
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+        stop.Cancel();
+        var received = await Task.WhenAll(clients);
+        foreach (var stage in new[] { "preprocess", "inference", "postprocess" })
+        {
+            output.WriteLine($"pipeline drops before {stage}: {await daemon.MetricAsync("m2s_pipeline_frames_dropped_total", $"before=\"{stage}\"")}");
+        }
+
+        foreach (var messages in received)
+        {
+            Assert.True(messages.Count > 100, $"only {messages.Count} messages arrived");
+            var gaps = messages.Zip(messages.Skip(1)).Where(p => p.Second.Sequence != p.First.Sequence + 1)
+                .Select(p => $"{p.First.Sequence}({p.First.Model.Id})->{p.Second.Sequence}({p.Second.Model.Id})").ToList();
+            Assert.True(gaps.Count == 0, $"sequence gaps: {string.Join(", ", gaps.Take(10))}");
+            Assert.All(messages, m => Assert.Equal(0ul, m.DroppedFrames));
+            foreach (var m in messages)
+            {
+                // The constant model calls the whole field of view lesion; the demo model a polyp at most.
+                var fieldOfView = m.RegionOfInterest.Width * m.RegionOfInterest.Height * m.Mask.Width * m.Mask.Height / (m.SourceWidth * m.SourceHeight);
+                if (m.Model.Id == "constant-lesion") Assert.True(m.Mask.ForegroundPixels >= fieldOfView * 0.98, $"#{m.Sequence} from the constant model has {m.Mask.ForegroundPixels} of {fieldOfView}");
+                else Assert.True(m.Mask.ForegroundPixels < fieldOfView * 0.5, $"#{m.Sequence} from {m.Model.Id} has {m.Mask.ForegroundPixels} of {fieldOfView}");
+            }
+            var switches = messages.Zip(messages.Skip(1)).Count(p => p.First.Model.Id != p.Second.Model.Id);
+            output.WriteLine($"{messages.Count} messages, sequences {messages[0].Sequence}..{messages[^1].Sequence}, {switches} model switches seen");
+            Assert.True(switches >= 10, $"only {switches} model switches seen in the stream");
+        }
+        // Both clients were told the same model for every frame they both got.
+        var first = received[0].ToDictionary(m => m.Sequence, m => m.Model.Id);
+        Assert.All(received[1].Where(m => first.ContainsKey(m.Sequence)), m => Assert.Equal(first[m.Sequence], m.Model.Id));
+        times.Sort();
+        output.WriteLine($"validation per activation: median {times[times.Count / 2]:F3} s, max {times[^1]:F3} s");
+    }
+
+    private static async Task<List<MaskMessage>> Collect(TestDaemon daemon, string name, CancellationToken stop)
+    {
+        var messages = new List<MaskMessage>();
+        using var call = daemon.Client.StreamMasks(new StreamMasksRequest
+        {
+            ClientName = name,
+            Options = new MaskOptions { Encoding = MaskEncoding.Rle, Width = 160, Height = 90 },
+        });
+        try
+        {
+            while (await call.ResponseStream.MoveNext(stop)) messages.Add(call.ResponseStream.Current);
+        }
+        catch (Exception e) when (stop.IsCancellationRequested && e is OperationCanceledException or RpcException)
+        {
+        }
+        return messages;
+    }
+}
