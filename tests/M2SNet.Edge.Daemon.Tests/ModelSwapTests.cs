@@ -26,6 +26,8 @@ public sealed class ModelSwapTests(ITestOutputHelper output)
             var result = await daemon.Admin.ActivateModelAsync(i % 2 == 0 ? constant.Key : demo.Key, new CallOptions(CancellationToken: TestContext.Current.CancellationToken));
             Assert.True(result.Activated, result.Message);
             times.Add(result.ValidationSeconds);
+            // An engineer's pace, not a tight loop: validation shares the two cores with the stream.
+            await Task.Delay(100, TestContext.Current.CancellationToken);
         }
         await Task.Delay(500, TestContext.Current.CancellationToken);
         stop.Cancel();
@@ -39,7 +41,7 @@ public sealed class ModelSwapTests(ITestOutputHelper output)
         {
             Assert.True(messages.Count > 100, $"only {messages.Count} messages arrived");
             var gaps = messages.Zip(messages.Skip(1)).Where(p => p.Second.Sequence != p.First.Sequence + 1)
-                .Select(p => $"{p.First.Sequence}({p.First.Model.Id})->{p.Second.Sequence}({p.Second.Model.Id})").ToList();
+                .Select(p => $"{p.First.Sequence}({p.First.Model.Id})->{p.Second.Sequence}({p.Second.Model.Id}, client drops {p.Second.DroppedFrames})").ToList();
             Assert.True(gaps.Count == 0, $"sequence gaps: {string.Join(", ", gaps.Take(10))}");
             Assert.All(messages, m => Assert.Equal(0ul, m.DroppedFrames));
             foreach (var m in messages)
