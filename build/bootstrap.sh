@@ -2,7 +2,7 @@
 # The one place that installs what M2SNet.Edge needs outside NuGet: Debian packages,
 # the ONNX Runtime native library (from the npm package onnxruntime-node) and the C++ shims.
 #
-#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod
+#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod, systemd-analyze
 #                                          (default: the first three; the tests ask for the others)
 #
 # Idempotent and quick when everything is present; safe to call from concurrent builds
@@ -130,6 +130,9 @@ pytorch() { ensure_apt python3-torch; }
 # --- libgpiod (libgpiod.so.2, the v1.6 C API) that M2SNet.Edge.Gpio binds to -------------------
 gpiod() { ensure_apt libgpiod2; }
 
+# --- systemd-analyze, to verify the service unit in systemd/ (the tests run it) --------------------
+systemd_analyze() { command -v systemd-analyze >/dev/null 2>&1 || ensure_apt systemd; }
+
 # --- grpc-js, the reference gRPC implementation the interoperability tests run against -----------
 # Versions and integrity hashes are pinned by tests/interop/package-lock.json; npm ci checks them.
 grpc_js() {
@@ -159,6 +162,7 @@ for c in "${components[@]}"; do
     ffmpeg) ffmpeg_tool ;;
     grpc-js) grpc_js ;;
     gpiod) gpiod ;;
-    *) die "unknown component '$c' (known: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod)" ;;
+    systemd-analyze) systemd_analyze ;;
+    *) die "unknown component '$c' (known: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod, systemd-analyze)" ;;
   esac
 done
