@@ -23,6 +23,12 @@ public static class Connection
 
     public static readonly Option<FileInfo?> Key = new("--key") { Description = "https: the private key (PEM) of --cert", Recursive = true };
 
+    public static readonly Option<FileInfo?> TokenFile = new("--token-file")
+    {
+        Description = "a file holding the appliance's admin token, sent as 'authorization: Bearer' (model administration from the network, over https)",
+        Recursive = true,
+    };
+
     public static GrpcChannel Open(ParseResult parse)
     {
         var address = parse.GetValue(Address)!;
@@ -35,6 +41,10 @@ public static class Connection
             using var pem = X509Certificate2.CreateFromPemFile(cert.FullName, key.FullName);
             // Re-imported so that TLS on Linux can use the key.
             options = options with { ClientCertificate = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pfx), null) };
+        }
+        if (parse.GetValue(TokenFile) is { } tokenFile)
+        {
+            options = options with { Headers = new Dictionary<string, string> { ["authorization"] = "Bearer " + File.ReadAllText(tokenFile.FullName).Trim() } };
         }
         return GrpcChannel.ForAddress(address, options);
     }

@@ -2,14 +2,18 @@ using System.CommandLine;
 using M2SNet.Edge.Client;
 using M2SNet.Edge.Grpc;
 
-var root = new RootCommand("m2s-client: clients of the M2SNet.Edge daemon (info, health, latency benchmark, demo).")
+var root = new RootCommand("m2s-client: clients of the M2SNet.Edge daemon (info, health, latency benchmark, demo, model administration).")
 {
-    Connection.Address, Connection.Ca, Connection.Cert, Connection.Key,
+    Connection.Address, Connection.Ca, Connection.Cert, Connection.Key, Connection.TokenFile,
 };
 root.Subcommands.Add(Commands.Info());
 root.Subcommands.Add(Commands.Health());
 root.Subcommands.Add(Commands.Bench());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(AdminCommands.Models());
+root.Subcommands.Add(AdminCommands.Upload());
+root.Subcommands.Add(AdminCommands.Activate());
+root.Subcommands.Add(AdminCommands.Rollback());
 
 var parse = root.Parse(args);
 try

@@ -1,0 +1,144 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Security.Cryptography;
+using M2SNet.Edge.Grpc;
+using M2SNet.Edge.Grpc.Client;
+using M2SNet.Edge.Protocol;
+using M2SNet.Edge.Protocol.V1;
+using Spectre.Console;
+
+namespace M2SNet.Edge.Client;
+
+/// <summary>
+/// Model administration (ModelAdmin): <c>models</c>, <c>upload</c>, <c>activate</c>, <c>rollback</c>.
+/// An upload resumes by itself: its id is derived from the bundle's SHA-256, so running the same
+/// command again after a broken connection continues where the daemon stopped receiving.
+/// </summary>
+public static class AdminCommands
+{
+    private const int ChunkBytes = 1024 * 1024;
+
+    public static Command Models()
+    {
+        var command = new Command("models", "The factory model and the stored bundles; which is active and which Rollback returns to.");
+        command.SetAction(async (parse, cancel) =>
+        {
+            using var channel = Connection.Open(parse);
+            var list = await new ModelAdminClient(channel).ListModelsAsync(new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10), CancellationToken: cancel));
+            var table = new Table().AddColumns("", "key", "model", "input", "signed by", "installed", "origin");
+            foreach (var m in list.Models)
+            {
+                table.AddRow(m.Active ? "[green]active[/]" : m.Previous ? "previous" : "", Markup.Escape(m.Key), Markup.Escape($"{m.Id} {m.Version} ({m.Architecture})"),
+                    string.Join("x", m.InputShape.Skip(2).Reverse()), m.Factory ? "(factory)" : m.SignedBy,
+                    DateTimeOffset.FromUnixTimeMilliseconds(m.InstalledUnixMs).ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture), Markup.Escape(m.Origin));
+            }
+            AnsiConsole.Write(table);
+            return 0;
+        });
+        return command;
+    }
+
+    public static Command Upload()
+    {
+        var file = new Argument<FileInfo>("bundle") { Description = "the signed bundle (m2s bundle create)" };
+        var stageOnly = new Option<bool>("--stage-only") { Description = "validate and store it, but keep the running model" };
+        var command = new Command("upload", "Send a signed model bundle; the daemon validates it and swaps it in between two frames. Resumes a broken upload.") { file, stageOnly };
+        command.SetAction(async (parse, cancel) =>
+        {
+            var bundle = parse.GetValue(file)!;
+            if (!bundle.Exists) throw new ArgumentException($"bundle not found: {bundle.FullName}");
+            string sha;
+            await using (var stream = bundle.OpenRead()) sha = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancel));
+            var uploadId = "m2s-" + sha[..32];
+            using var channel = Connection.Open(parse);
+            var admin = new ModelAdminClient(channel);
+            var status = await admin.GetUploadStatusAsync(uploadId, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10), CancellationToken: cancel));
+            var offset = status.Exists && status.TotalBytes == (ulong)bundle.Length ? (long)status.ReceivedBytes : 0;
+            if (offset > 0) Console.Error.WriteLine($"m2s-client: resuming at {offset / 1048576.0:F1} of {bundle.Length / 1048576.0:F1} MiB");
+
+            var result = await AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn())
+                .StartAsync(async progress =>
+                {
+                    var sending = progress.AddTask($"upload {bundle.Name}", maxValue: bundle.Length);
+                    sending.Increment(offset);
+                    using var call = admin.UploadModel(new CallOptions(CancellationToken: cancel));
+                    await using var stream = bundle.OpenRead();
+                    stream.Position = offset;
+                    var buffer = new byte[ChunkBytes];
+                    var first = true;
+                    int read;
+                    while ((read = await stream.ReadAsync(buffer, cancel)) > 0 || first)
+                    {
+                        var request = new UploadModelRequest
+                        {
+                            UploadId = uploadId,
+                            Offset = (ulong)offset,
+                            Data = Google.Protobuf.ByteString.CopyFrom(buffer, 0, read),
+                        };
+                        if (first)
+                        {
+                            request.TotalBytes = (ulong)bundle.Length;
+                            request.BundleSha256 = sha;
+                            request.StageOnly = parse.GetValue(stageOnly);
+                            request.FileName = bundle.Name;
+                        }
+                        first = false;
+                        try
+                        {
+                            await call.RequestStream.WriteAsync(request, cancel);
+                        }
+                        catch (RpcException)
+                        {
+                            break; // the daemon ended the call; its status says why
+                        }
+                        offset += read;
+                        sending.Increment(read);
+                        if (read == 0) break;
+                    }
+                    await call.RequestStream.CompleteAsync();
+                    var validating = progress.AddTask("validate (signature, hash, load, self-test, warm-up)", maxValue: 1);
+                    validating.IsIndeterminate = true;
+                    var reply = await call.ResponseAsync;
+                    validating.Value = 1;
+                    return reply;
+                });
+            Print(result);
+            return 0;
+        });
+        return command;
+    }
+
+    public static Command Activate()
+    {
+        var key = new Argument<string>("key") { Description = "a key from `m2s-client models` (\"factory\" for the installed model)" };
+        var command = new Command("activate", "Validate a stored model again and make it the active one.") { key };
+        command.SetAction(async (parse, cancel) =>
+        {
+            using var channel = Connection.Open(parse);
+            Print(await new ModelAdminClient(channel).ActivateModelAsync(parse.GetValue(key)!, new CallOptions(Deadline: DateTime.UtcNow.AddMinutes(15), CancellationToken: cancel)));
+            return 0;
+        });
+        return command;
+    }
+
+    public static Command Rollback()
+    {
+        var command = new Command("rollback", "Return to the model that was active before the current one.");
+        command.SetAction(async (parse, cancel) =>
+        {
+            using var channel = Connection.Open(parse);
+            Print(await new ModelAdminClient(channel).RollbackAsync(new CallOptions(Deadline: DateTime.UtcNow.AddMinutes(15), CancellationToken: cancel)));
+            return 0;
+        });
+        return command;
+    }
+
+    private static void Print(ModelOperationResult result)
+    {
+        var m = result.Model;
+        var replacing = result.Replaced is { } r ? $", replacing {r.Key}" : "";
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{(result.Activated ? "active" : "stored")}: {m.Key} ({m.Id} {m.Version}), validated in {result.ValidationSeconds:F2} s{replacing}"));
+        Console.WriteLine(result.Message);
+    }
+}
