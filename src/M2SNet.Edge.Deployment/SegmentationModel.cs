@@ -51,14 +51,11 @@ public sealed class SegmentationModel : IDisposable
 
     private SegmentationModel(string onnxPath, ModelManifest manifest, InferenceSession session)
     {
-        OnnxPath = onnxPath;
         Manifest = manifest;
         _session = session;
         Height = (int)manifest.Input.Shape[2];
         Width = (int)manifest.Input.Shape[3];
     }
-
-    public string OnnxPath { get; }
 
     public ModelManifest Manifest { get; }
 

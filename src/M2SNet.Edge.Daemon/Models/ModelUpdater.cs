@@ -93,7 +93,7 @@ public sealed class ModelUpdater : IDisposable
                 {
                     var record = _store.Find(key) ?? throw new ModelAdminException(ModelAdminProblem.NotFound, $"model {key} is not in the store");
                     _state.Set(Readiness.Starting, $"validating the saved model {key}");
-                    var validated = ModelBundleValidator.Validate(ModelBundle.Read(_store.DirectoryOf(key)), ValidationOptions());
+                    var validated = Validate(o => ModelBundleValidator.Validate(ModelBundle.Read(_store.DirectoryOf(key)), o));
                     _store.Audit.Append(new AuditEntry(DateTimeOffset.UtcNow, "startup", "state.json", "activated", key, SignedBy: validated.KeyId));
                     if (key != saved.Active) _store.WriteState(new ModelStoreState(key, saved.Active));
                     _log.LogInformation("Starting on the saved model {Key}", key);
@@ -123,8 +123,8 @@ public sealed class ModelUpdater : IDisposable
             bundleSha = Onnx.ModelManifest.Sha256Of(bundlePath);
             staging = store.CreateStagingDirectory();
             var clock = Stopwatch.StartNew();
-            var validated = await BackgroundPriority.Run(() => ModelBundleValidator.Validate(bundlePath, staging, ValidationOptions(),
-                new Progress(_log, Path.GetFileName(bundlePath))), "m2s-validate").ConfigureAwait(false);
+            var validated = await BackgroundPriority.Run(() => Validate(o => ModelBundleValidator.Validate(bundlePath, staging, o,
+                new Progress(_log, Path.GetFileName(bundlePath)))), "m2s-validate").ConfigureAwait(false);
             var seconds = clock.Elapsed.TotalSeconds;
             StoredModelRecord record;
             try
@@ -178,8 +178,8 @@ public sealed class ModelUpdater : IDisposable
                 else
                 {
                     record = store.Find(key) ?? throw new ModelAdminException(ModelAdminProblem.NotFound, $"no stored model has key '{key}' (ListModels shows them)");
-                    var validated = await BackgroundPriority.Run(() => ModelBundleValidator.Validate(ModelBundle.Read(store.DirectoryOf(key)), ValidationOptions(),
-                        new Progress(_log, key)), "m2s-validate").ConfigureAwait(false);
+                    var validated = await BackgroundPriority.Run(() => Validate(o => ModelBundleValidator.Validate(ModelBundle.Read(store.DirectoryOf(key)), o,
+                        new Progress(_log, key))), "m2s-validate").ConfigureAwait(false);
                     model = validated.Model;
                 }
             }
@@ -312,9 +312,16 @@ public sealed class ModelUpdater : IDisposable
         }
     }
 
-    private BundleValidationOptions ValidationOptions() => new()
+    /// <summary>Validates with the trusted keys as they are on disk now (a key added to the folder counts without a restart).</summary>
+    private ValidatedModel Validate(Func<BundleValidationOptions, ValidatedModel> validate)
     {
-        Trust = TrustedKeys.Load(DaemonOptionsValidator.TrustedKeyPaths(_options.Models)),
+        using var trust = TrustedKeys.Load(DaemonOptionsValidator.TrustedKeyPaths(_options.Models));
+        return validate(ValidationOptions(trust));
+    }
+
+    private BundleValidationOptions ValidationOptions(TrustedKeys trust) => new()
+    {
+        Trust = trust,
         Session = () => SessionOptionsFor(_options.Model),
         RequiredInputSize = DaemonOptionsValidator.ParseInputSize(_options.Models.RequiredInputSize),
         WarmupRuns = _options.Model.WarmupRuns,
