@@ -8,14 +8,27 @@ namespace M2SNet.Edge.Daemon.Tests;
 /// <summary>Model swaps while clients stream: between two frames, nothing lost, every mask from the model it names.</summary>
 public sealed class ModelSwapTests(ITestOutputHelper output)
 {
+    /// <summary>
+    /// The test clip at 10 fps: validation shares this machine's two cores with two daemons' pipelines
+    /// and the clients, and at 30 fps a scheduling delay alone can make a client miss a frame, which
+    /// would hide whether the swap itself loses any.
+    /// </summary>
+    private static readonly Lazy<string> s_clip = new(() =>
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"m2s-swap-tests-{Environment.ProcessId}", "clip-10fps.mp4");
+        Synthetic.SampleVideo.Write(path, seed: 11, seconds: 6, fps: 10, width: TestVideo.Width, height: TestVideo.Height);
+        return path;
+    });
+
     [Fact]
     public async Task Fifty_activations_under_two_streaming_clients_drop_and_misattribute_no_frame()
     {
-        await using var daemon = await TestDaemon.StartAsync(TestBundles.Settings());
+        await using var daemon = await TestDaemon.StartAsync(TestBundles.Settings(("Daemon:Source:Uri", s_clip.Value)));
         var demo = (await TestBundles.UploadAsync(daemon.Admin, TestBundles.Demo(), stageOnly: true)).Model;
         var constant = (await TestBundles.UploadAsync(daemon.Admin, TestBundles.Constant(), stageOnly: true)).Model;
         Assert.NotEqual(demo.Key, constant.Key);
 
+        var pipelineDropsBefore = await PipelineDrops(daemon);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         var clients = Enumerable.Range(0, 2).Select(i => Task.Run(() => Collect(daemon, $"swap-{i}", stop.Token))).ToArray();
         await Task.Delay(500, TestContext.Current.CancellationToken);
@@ -32,14 +45,11 @@ public sealed class ModelSwapTests(ITestOutputHelper output)
         await Task.Delay(500, TestContext.Current.CancellationToken);
         stop.Cancel();
         var received = await Task.WhenAll(clients);
-        foreach (var stage in new[] { "preprocess", "inference", "postprocess" })
-        {
-            output.WriteLine($"pipeline drops before {stage}: {await daemon.MetricAsync("m2s_pipeline_frames_dropped_total", $"before=\"{stage}\"")}");
-        }
+        Assert.Equal(pipelineDropsBefore, await PipelineDrops(daemon));
 
         foreach (var messages in received)
         {
-            Assert.True(messages.Count > 100, $"only {messages.Count} messages arrived");
+            Assert.True(messages.Count > 60, $"only {messages.Count} messages arrived");
             var gaps = messages.Zip(messages.Skip(1)).Where(p => p.Second.Sequence != p.First.Sequence + 1)
                 .Select(p => $"{p.First.Sequence}({p.First.Model.Id})->{p.Second.Sequence}({p.Second.Model.Id}, client drops {p.Second.DroppedFrames})").ToList();
             Assert.True(gaps.Count == 0, $"sequence gaps: {string.Join(", ", gaps.Take(10))}");
@@ -60,6 +70,16 @@ public sealed class ModelSwapTests(ITestOutputHelper output)
         Assert.All(received[1].Where(m => first.ContainsKey(m.Sequence)), m => Assert.Equal(first[m.Sequence], m.Model.Id));
         times.Sort();
         output.WriteLine($"validation per activation: median {times[times.Count / 2]:F3} s, max {times[^1]:F3} s");
+    }
+
+    private static async Task<double> PipelineDrops(TestDaemon daemon)
+    {
+        var total = 0.0;
+        foreach (var stage in new[] { "preprocess", "inference", "postprocess" })
+        {
+            total += await daemon.MetricAsync("m2s_pipeline_frames_dropped_total", $"before=\"{stage}\"") ?? 0;
+        }
+        return total;
     }
 
     private static async Task<List<MaskMessage>> Collect(TestDaemon daemon, string name, CancellationToken stop)
