@@ -89,7 +89,7 @@ internal static class BundleCommand
             {
                 Trust = keys,
                 Session = () => runtime.SessionOptions(parse),
-                RequiredInputSize = ParseSize(parse.GetValue(inputSize)),
+                RequiredInputSize = BundleValidationOptions.ParseInputSize(parse.GetValue(inputSize)),
                 WarmupRuns = parse.GetValue(warmup),
             };
             var work = Directory.CreateTempSubdirectory("m2s-verify-");
@@ -113,17 +113,6 @@ internal static class BundleCommand
             }
         }));
         return command;
-    }
-
-    internal static (int Height, int Width)? ParseSize(string? text)
-    {
-        if (string.IsNullOrWhiteSpace(text)) return null;
-        var parts = text.Split('x', 'X');
-        if (parts.Length == 2 && int.TryParse(parts[0], CultureInfo.InvariantCulture, out var w) && int.TryParse(parts[1], CultureInfo.InvariantCulture, out var h) && w > 0 && h > 0)
-        {
-            return (h, w);
-        }
-        throw new CliException($"--input-size '{text}' is not WIDTHxHEIGHT");
     }
 
     private static void WritePrivate(string path, string pem)

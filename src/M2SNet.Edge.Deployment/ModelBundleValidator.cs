@@ -51,6 +51,19 @@ public sealed record BundleValidationOptions
     public int WarmupRuns { get; init; } = 3;
 
     public long MaxOnnxBytes { get; init; } = 1L << 30;
+
+    /// <summary>"224x224" (width x height) → (224, 224) as (height, width); empty → null (any size).</summary>
+    public static (int Height, int Width)? ParseInputSize(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var parts = text.Split('x', 'X');
+        if (parts.Length == 2 && int.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out var w)
+            && int.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out var h) && w > 0 && h > 0)
+        {
+            return (h, w);
+        }
+        throw new ArgumentException($"input size '{text}' is not WIDTHxHEIGHT (e.g. 352x352)");
+    }
 }
 
 /// <summary>A bundle that passed every check: its model is loaded, self-tested and warm.</summary>

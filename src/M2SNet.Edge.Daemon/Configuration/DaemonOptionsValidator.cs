@@ -10,13 +10,16 @@ public static class DaemonOptionsValidator
     public static IReadOnlyList<string> TrustedKeyPaths(ModelUpdateOptions m) =>
         m.TrustedKeys.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    /// <summary>"224x224" → (height 224, width 224); empty → null.</summary>
     public static (int Height, int Width)? ParseInputSize(string? text)
     {
-        if (string.IsNullOrWhiteSpace(text)) return null;
-        var parts = text.Split('x', 'X');
-        if (parts.Length == 2 && int.TryParse(parts[0], out var w) && int.TryParse(parts[1], out var h) && w > 0 && h > 0) return (h, w);
-        throw new ArgumentException($"Daemon:Models:RequiredInputSize '{text}' is not WIDTHxHEIGHT");
+        try
+        {
+            return Deployment.BundleValidationOptions.ParseInputSize(text);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"Daemon:Models:RequiredInputSize: {e.Message}");
+        }
     }
 
     public static IReadOnlyList<string> Validate(DaemonOptions o)
