@@ -1,6 +1,7 @@
 using M2SNet.Edge.Daemon.Models;
 using M2SNet.Edge.Deployment;
 using M2SNet.Edge.Grpc;
+using M2SNet.Edge.Grpc.Client;
 using M2SNet.Edge.Protocol.V1;
 
 namespace M2SNet.Edge.Daemon.Tests;
@@ -27,6 +28,27 @@ public sealed class ModelUpdateTests
         var back = await daemon.Admin.RollbackAsync();
         Assert.True(back.Model.Factory);
         Assert.Equal(factory.Id, (await daemon.Client.GetInfoAsync()).Model.Id);
+    }
+
+    [Fact]
+    public async Task Daemon_whose_model_failed_starts_streaming_once_a_valid_bundle_arrives()
+    {
+        await using var daemon = await TestDaemon.StartAsync(TestBundles.Settings(("Daemon:Model:Path", "/nonexistent/model.onnx")), waitUntilServing: false);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!(await daemon.Client.GetInfoAsync()).NotReadyReason.Contains("model file not found", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+        Assert.Contains("model file not found", (await daemon.Client.GetInfoAsync()).NotReadyReason);
+
+        await TestBundles.UploadAsync(daemon.Admin, TestBundles.Constant());
+
+        await daemon.WaitUntilServingAsync();
+        using var call = daemon.Client.StreamMasks(new StreamMasksRequest { Options = new MaskOptions { Encoding = MaskEncoding.None } },
+            new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(30), CancellationToken: TestContext.Current.CancellationToken));
+        // The source opens and frames flow only if the pipeline started after the late model.
+        Assert.True(await call.ResponseStream.MoveNext(TestContext.Current.CancellationToken));
+        Assert.Equal("constant-lesion", call.ResponseStream.Current.Model.Id);
     }
 
     [Fact]

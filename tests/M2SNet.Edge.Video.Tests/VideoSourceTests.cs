@@ -28,17 +28,21 @@ public sealed class VideoSourceTests(Videos videos) : IClassFixture<Videos>
     public void Written_videos_read_back_with_consecutive_sequence_numbers_and_rising_timestamps(bool fullHd)
     {
         var path = fullHd ? videos.FullHd : videos.Pal;
-        // A prompt reader: a frame is published only after the last was taken, so none is dropped.
+        var expected = fullHd ? 30 : 90;
         using var source = new VideoSource(File(path, realtime: true));
         source.Start();
 
         var frames = Drain(source);
 
-        Assert.Equal(fullHd ? 30 : 90, frames.Count);
-        Assert.Equal(Enumerable.Range(1, frames.Count).Select(i => (long)i), frames.Select(f => f.Sequence));
+        // Every frame of the file is numbered once, from 1: a frame this reader missed (the machine
+        // was busy when it was due, 33 ms) is a gap in the numbers and counted as dropped, never lost.
+        Assert.Equal(expected, frames[^1].Sequence);
+        Assert.Equal(expected, frames.Count + source.FramesDropped);
+        Assert.True(frames.Count >= expected * 0.8, $"only {frames.Count} of {expected} frames were read");
+        Assert.InRange(frames[0].Sequence, 1, 1 + source.FramesDropped);
+        Assert.True(frames.Zip(frames.Skip(1)).All(p => p.Second.Sequence > p.First.Sequence), "sequence numbers do not rise");
         Assert.All(frames, f => Assert.Equal(fullHd ? (1920, 1080) : (720, 576), (f.W, f.H)));
         Assert.True(frames.Zip(frames.Skip(1)).All(p => p.Second.CaptureNs > p.First.CaptureNs && p.Second.SourceMs > p.First.SourceMs));
-        Assert.Equal(0, source.FramesDropped);
         Assert.Equal(SourceEventKind.Ended, source.Events[^1].Kind);
     }
 
