@@ -2,7 +2,7 @@
 # The one place that installs what M2SNet.Edge needs outside NuGet: Debian packages,
 # the ONNX Runtime native library (from the npm package onnxruntime-node) and the C++ shims.
 #
-#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod, systemd-analyze
+#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod, systemd-analyze, browser
 #                                          (default: the first three; the tests ask for the others)
 #
 # Idempotent and quick when everything is present; safe to call from concurrent builds
@@ -148,6 +148,21 @@ grpc_js() {
     || die "npm ci for grpc-js failed: $(tail -n 3 "$dir/npm.log")"
 }
 
+# --- a real browser for the OR web view's tests: Debian's chromium, driven by playwright-core ---------
+browser() {
+  command -v chromium >/dev/null 2>&1 || ensure_apt chromium fonts-dejavu-core
+  local dir="$native/playwright"
+  if [ -f "$dir/node_modules/playwright-core/package.json" ] && cmp -s "$root/tests/webview/package-lock.json" "$dir/package-lock.json"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm ca-certificates
+  say "installing playwright-core for the web view tests"
+  mkdir -p "$dir"
+  cp "$root/tests/webview/package.json" "$root/tests/webview/package-lock.json" "$dir/"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --silent >"$dir/npm.log" 2>&1) \
+    || die "npm ci for playwright-core failed: $(tail -n 3 "$dir/npm.log")"
+}
+
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(onnxruntime torch-shim opencv-shim)
 
@@ -163,6 +178,7 @@ for c in "${components[@]}"; do
     grpc-js) grpc_js ;;
     gpiod) gpiod ;;
     systemd-analyze) systemd_analyze ;;
-    *) die "unknown component '$c' (known: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod, systemd-analyze)" ;;
+    browser) browser ;;
+    *) die "unknown component '$c' (known: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod, systemd-analyze, browser)" ;;
   esac
 done

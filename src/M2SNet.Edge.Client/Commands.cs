@@ -59,11 +59,12 @@ public static class Commands
     internal static readonly Option<MaskEncoding> Encoding = new("--encoding") { Description = "mask encoding: Bitpacked, Rle, Png, ProbabilityU8, None", DefaultValueFactory = _ => MaskEncoding.Bitpacked };
     internal static readonly Option<bool> Jpeg = new("--jpeg") { Description = "ask for the JPEG frame with every mask too" };
     internal static readonly Option<double?> MaxP99 = new("--max-p99-ms") { Description = "exit 3 if capture→received p99 exceeds this (a deployment gate)" };
+    internal static readonly Option<DirectoryInfo?> Out = new("--out", "-o") { Description = "write bench.json, frames.csv and latency.png into this folder" };
 
     public static Command Bench()
     {
         var command = new Command("bench", "Subscribe N clients for T seconds; capture→received latency p50/p95/p99/max, split by stage.")
-            { Clients, Seconds, Warmup, Encoding, Jpeg, MaxP99 };
+            { Clients, Seconds, Warmup, Encoding, Jpeg, MaxP99, Out };
         command.SetAction((parse, cancel) => RunBenchAsync(parse, () => Connection.Open(parse), cancel));
         return command;
     }
@@ -73,15 +74,22 @@ public static class Commands
         var clients = parse.GetValue(Clients);
         var seconds = parse.GetValue(Seconds);
         var options = new MaskOptions { Encoding = parse.GetValue(Encoding), IncludeFrameJpeg = parse.GetValue(Jpeg) };
+        BenchSetup setup;
         using (var probe = open())
         {
             var info = await new SegmentationClient(probe).GetInfoAsync(Deadline() with { CancellationToken = cancel });
+            setup = new BenchSetup(probe.Address.ToString(), $"{info.Model?.Id} {info.Model?.Version}", info.ExecutionProvider,
+                $"{info.Source.Description} {info.Source.Width}x{info.Source.Height} at {info.Source.Fps:0.##} fps", options.Encoding, options.IncludeFrameJpeg, parse.GetValue(Warmup));
             Console.Error.WriteLine($"m2s-client: {clients} client(s) for {seconds:0.#} s on {probe.Address}: {info.Model?.Id} on {info.ExecutionProvider}, " +
                                     $"source {info.Source.Width}x{info.Source.Height} at {info.Source.Fps:0.##} fps");
         }
         var result = await StreamBench.RunAsync(open, clients, TimeSpan.FromSeconds(seconds), parse.GetValue(Warmup), options,
             new Progress<string>(line => Console.Error.WriteLine("  " + line)), cancel);
         PrintTable(result);
+        if (parse.GetValue(Out) is { } folder && result.AllFrames.Any())
+        {
+            foreach (var file in BenchReport.Write(result, setup, folder.FullName)) Console.WriteLine($"wrote {file}");
+        }
         var p99 = result.Of(f => f.CaptureToReceive).P99;
         if (parse.GetValue(MaxP99) is { } bound && !(p99 <= bound))
         {

@@ -21,7 +21,7 @@ public static class DemoCommand
     public static Command Create()
     {
         var command = new Command("demo", "Start the daemon on its bundled sample video and model, then measure it as `bench` does.")
-            { Daemon, Commands.Clients, Commands.Seconds, Commands.Warmup, Commands.Encoding, Commands.Jpeg, Commands.MaxP99 };
+            { Daemon, Commands.Clients, Commands.Seconds, Commands.Warmup, Commands.Encoding, Commands.Jpeg, Commands.MaxP99, Commands.Out };
         command.SetAction(async (parse, cancel) =>
         {
             var daemon = FindDaemon(parse.GetValue(Daemon));

@@ -10,6 +10,7 @@ root.Subcommands.Add(Commands.Info());
 root.Subcommands.Add(Commands.Health());
 root.Subcommands.Add(Commands.Bench());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(OverlayCommand.Create());
 root.Subcommands.Add(AdminCommands.Models());
 root.Subcommands.Add(AdminCommands.Upload());
 root.Subcommands.Add(AdminCommands.Activate());

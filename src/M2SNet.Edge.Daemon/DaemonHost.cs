@@ -98,6 +98,7 @@ public static class DaemonHost
         builder.Services.AddSingleton<Models.ModelUpdater>();
         builder.Services.AddSingleton<AdminAccess>();
         builder.Services.AddSingleton<ModelAdminService>();
+        builder.Services.AddSingleton<WebView>();
         builder.Services.AddHostedService<PipelineHost>();
         builder.Services.AddHostedService<Models.DropFolderWatcher>();
         var systemd = Appliance.SystemdOptions.FromEnvironment(Environment.GetEnvironmentVariable);
@@ -153,6 +154,7 @@ public static class DaemonHost
                 ? Results.Text($"SERVING\nsource: {state.SourceState}\n")
                 : Results.Text($"NOT_SERVING: {state.Reason}\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         app.MapGet("/metrics", (PrometheusExposition metrics) => Results.Text(metrics.Render(), PrometheusExposition.ContentType));
+        app.Services.GetRequiredService<WebView>().MapTo(app);
         return app;
     }
 

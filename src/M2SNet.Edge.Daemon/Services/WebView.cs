@@ -1,0 +1,128 @@
+using System.Buffers;
+using System.Text.Json;
+using M2SNet.Edge.Daemon.Configuration;
+using M2SNet.Edge.Daemon.Observability;
+using M2SNet.Edge.Daemon.Streaming;
+using M2SNet.Edge.Protocol.V1;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace M2SNet.Edge.Daemon.Services;
+
+/// <summary>
+/// The OR web view for tablets and monitors without a native client, on the plain HTTP endpoint:
+/// a static page (<c>/view/</c>, files in wwwroot/view) fed by server-sent events
+/// (<c>/view/stream</c>): one event per segmented frame with the JPEG frame, the mask as PNG and
+/// the timestamps, from the same publisher and shared encodings as the gRPC clients (a browser
+/// that falls behind loses frames, never delays anyone).
+/// </summary>
+public sealed class WebView(IOptions<DaemonOptions> options, MaskPublisher publisher, DaemonState state, IHostApplicationLifetime lifetime, ILogger<WebView> log)
+{
+    private static readonly Dictionary<string, string> s_files = new()
+    {
+        ["index.html"] = "text/html; charset=utf-8",
+        ["view.js"] = "text/javascript; charset=utf-8",
+        ["view.css"] = "text/css; charset=utf-8",
+    };
+
+    private readonly string _root = Path.Combine(AppContext.BaseDirectory, "wwwroot", "view");
+
+    public void MapTo(IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/", () => Results.Redirect("/view/"));
+        // "/view" and "/view/" are one route; the page's relative URLs need the slash.
+        endpoints.MapGet("/view/", (HttpContext http) => http.Request.Path.Value?.EndsWith('/') == true ? File("index.html") : Results.Redirect("/view/"));
+        endpoints.MapGet("/view/{name}", (string name) => name == "stream" ? Results.NotFound() : File(name));
+        endpoints.MapGet("/view/stream", Stream);
+    }
+
+    private IResult File(string name) =>
+        s_files.TryGetValue(name, out var type) && System.IO.File.Exists(Path.Combine(_root, name))
+            ? Results.File(System.IO.File.ReadAllBytes(Path.Combine(_root, name)), type)
+            : Results.NotFound();
+
+    private async Task Stream(HttpContext http)
+    {
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
+        var cancel = stopping.Token;
+        http.Response.Headers.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        http.Response.Headers["X-Accel-Buffering"] = "no";
+        // Tell the browser to come back after 2 s if the connection drops (EventSource reconnects by itself).
+        await http.Response.WriteAsync("retry: 2000\n\n", cancel).ConfigureAwait(false);
+        await http.Response.Body.FlushAsync(cancel).ConfigureAwait(false);
+        while (state.Readiness != Readiness.Ready)
+        {
+            await http.Response.WriteAsync($"event: status\ndata: {JsonSerializer.Serialize(state.Reason)}\n\n", cancel).ConfigureAwait(false);
+            await http.Response.Body.FlushAsync(cancel).ConfigureAwait(false);
+            await Task.WhenAny(state.Changed, Task.Delay(TimeSpan.FromSeconds(2), cancel)).ConfigureAwait(false);
+            cancel.ThrowIfCancellationRequested();
+        }
+        var peer = $"{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}";
+        var mask = ClientMaskOptions.Resolve(new MaskOptions { Encoding = MaskEncoding.Png, IncludeFrameJpeg = true, JpegQuality = 70 },
+            options.Value.Stream, options.Value.Limits);
+        Subscriber subscriber;
+        try
+        {
+            subscriber = publisher.Subscribe($"web-view {peer}", peer, mask);
+        }
+        catch (Grpc.RpcException e)
+        {
+            await http.Response.WriteAsync($"event: status\ndata: {JsonSerializer.Serialize(e.Status.Detail)}\n\n", cancel).ConfigureAwait(false);
+            return;
+        }
+        using (subscriber)
+        {
+            log.LogInformation("Web view client {Peer} connected", peer);
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>(256 * 1024);
+            try
+            {
+                while (await subscriber.NextAsync(cancel).ConfigureAwait(false) is { } lease)
+                {
+                    using (lease)
+                    {
+                        var m = MaskEncoder.Encode(lease.Result, lease.PublishedNs, mask, lease.Result.Sequence, subscriber.Dropped);
+                        buffer.ResetWrittenCount();
+                        Event(buffer, m);
+                        await http.Response.Body.WriteAsync(buffer.WrittenMemory, cancel).ConfigureAwait(false);
+                        await http.Response.Body.FlushAsync(cancel).ConfigureAwait(false);
+                        subscriber.CountSent();
+                    }
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException && cancel.IsCancellationRequested)
+            {
+            }
+            log.LogInformation("Web view client {Peer} left after {Sent} frames", peer, subscriber.Sent);
+        }
+    }
+
+    /// <summary>One server-sent event: <c>data: {json}</c> and a blank line.</summary>
+    private static void Event(System.Buffers.ArrayBufferWriter<byte> buffer, MaskMessage m)
+    {
+        buffer.Write("data: "u8);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            var t = m.Timestamps;
+            json.WriteStartObject();
+            json.WriteNumber("seq", m.Sequence);
+            json.WriteNumber("capture_unix_ms", t.CaptureUnixNs / 1e6);
+            json.WriteNumber("send_unix_ms", t.SendUnixNs / 1e6);
+            json.WriteNumber("capture_to_send_ms", (t.SendNs - t.CaptureNs) / 1e6);
+            json.WriteNumber("inference_ms", m.Stages.InferenceUs / 1e3);
+            json.WriteString("model", $"{m.Model.Id} {m.Model.Version}");
+            json.WriteBoolean("overlay", m.OverlayEnabled);
+            json.WriteBoolean("frozen", m.Frozen);
+            json.WriteNumber("dropped", m.DroppedFrames);
+            json.WriteNumber("foreground", m.Mask?.ForegroundPixels ?? 0);
+            json.WriteBase64String("jpeg", m.FrameJpeg.Span);
+            if (m.Mask is { } encoded) json.WriteBase64String("mask", encoded.Data.Span);
+            json.WriteEndObject();
+        }
+        buffer.Write("\n\n"u8);
+    }
+}

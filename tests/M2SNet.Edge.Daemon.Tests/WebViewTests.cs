@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using System.Text.Json;
+using M2SNet.Edge.TestSupport;
+
+namespace M2SNet.Edge.Daemon.Tests;
+
+/// <summary>The OR web view in a real browser: headless chromium driven by playwright-core.</summary>
+public sealed class WebViewTests(ITestOutputHelper output)
+{
+    /// <summary>Where the screenshot is kept as a test artefact ($M2S_TEST_ARTIFACTS, else TestResults beside the tests).</summary>
+    private static string Artifacts => Environment.GetEnvironmentVariable("M2S_TEST_ARTIFACTS") is { Length: > 0 } dir
+        ? dir
+        : Path.Combine(Reference.RepositoryRoot(), "tests", "M2SNet.Edge.Daemon.Tests", "TestResults");
+
+    [Fact]
+    public async Task Browser_shows_frames_advancing_with_the_lesion_mask()
+    {
+        await using var daemon = await TestDaemon.StartAsync();
+        Directory.CreateDirectory(Artifacts);
+        var screenshot = Path.Combine(Artifacts, "or-web-view.png");
+        File.Delete(screenshot);
+
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["NODE_PATH"] = Path.Combine(Reference.RepositoryRoot(), ".native", "playwright", "node_modules");
+        psi.ArgumentList.Add(Path.Combine(Reference.RepositoryRoot(), "tests", "webview", "check-view.js"));
+        psi.ArgumentList.Add(daemon.HttpAddress.TrimEnd('/') + "/view/");
+        psi.ArgumentList.Add(screenshot);
+        using var node = Process.Start(psi)!;
+        var stdout = node.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stderr = node.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(120));
+        await node.WaitForExitAsync(timeout.Token);
+        Assert.True(node.ExitCode == 0, $"the browser check failed: {await stderr}");
+
+        var result = JsonDocument.Parse(await stdout).RootElement;
+        output.WriteLine(result.ToString());
+        var first = result.GetProperty("first");
+        var second = result.GetProperty("second");
+        Assert.True(second.GetProperty("lastSeq").GetDouble() > first.GetProperty("lastSeq").GetDouble(), "frames did not advance");
+        Assert.True(second.GetProperty("frames").GetDouble() >= first.GetProperty("frames").GetDouble() + 10, "fewer than 10 frames drawn in 1.5 s");
+        Assert.True(first.GetProperty("maskPixels").GetDouble() > 0, "no mask on screen");
+        Assert.StartsWith("live", result.GetProperty("status").GetString());
+        Assert.Equal(0, result.GetProperty("errors").GetArrayLength());
+        Assert.True(new FileInfo(screenshot).Length > 10_000, "no screenshot");
+        output.WriteLine($"screenshot: {screenshot}");
+    }
+
+    [Fact]
+    public async Task Root_of_the_http_endpoint_leads_to_the_page()
+    {
+        await using var daemon = await TestDaemon.StartAsync(waitUntilServing: false);
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = true }) { BaseAddress = new Uri(daemon.HttpAddress) };
+        var page = await http.GetStringAsync("/", TestContext.Current.CancellationToken);
+        Assert.Contains("<canvas id=\"video\"", page);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await http.GetAsync("/view/secrets.json", TestContext.Current.CancellationToken)).StatusCode);
+    }
+}

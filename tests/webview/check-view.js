@@ -1,0 +1,32 @@
+// Opens the daemon's OR web view in headless chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core), waits until frames advance with a mask on screen, saves a screenshot and
+// prints what the page measured as one JSON line.
+//   node check-view.js URL SCREENSHOT.png
+"use strict";
+const { chromium } = require("playwright-core");
+
+(async () => {
+  const [url, screenshot] = process.argv.slice(2);
+  const browser = await chromium.launch({
+    executablePath: process.env.M2S_CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(url);
+    await page.waitForFunction(() => window.m2sStats && window.m2sStats.frames >= 10 && window.m2sStats.maskPixels > 0, null, { timeout: 60000 });
+    const first = await page.evaluate(() => ({ ...window.m2sStats }));
+    await page.waitForTimeout(1500);
+    const second = await page.evaluate(() => ({ ...window.m2sStats }));
+    const status = await page.textContent("#status");
+    await page.screenshot({ path: screenshot, fullPage: true });
+    console.log(JSON.stringify({ first, second, status, title: await page.title(), errors }));
+  } finally {
+    await browser.close();
+  }
+})().catch((e) => {
+  console.error(String(e && e.stack || e));
+  process.exit(1);
+});
