@@ -59,13 +59,16 @@ public static class Commands
     internal static readonly Option<MaskEncoding> Encoding = new("--encoding") { Description = "mask encoding: Bitpacked, Rle, Png, ProbabilityU8, None", DefaultValueFactory = _ => MaskEncoding.Bitpacked };
     internal static readonly Option<bool> Jpeg = new("--jpeg") { Description = "ask for the JPEG frame with every mask too" };
     internal static readonly Option<double?> MaxP99 = new("--max-p99-ms") { Description = "exit 3 if capture→received p99 exceeds this (a deployment gate)" };
+    internal static readonly Option<FileInfo?> SegmentFrames = new("--segment") { Description = "send this video's frames through Segment (JPEG) instead of subscribing: round trip as a camera-owning client sees it" };
     internal static readonly Option<DirectoryInfo?> Out = new("--out", "-o") { Description = "write bench.json, frames.csv and latency.png into this folder" };
 
     public static Command Bench()
     {
         var command = new Command("bench", "Subscribe N clients for T seconds; capture→received latency p50/p95/p99/max, split by stage.")
-            { Clients, Seconds, Warmup, Encoding, Jpeg, MaxP99, Out };
-        command.SetAction((parse, cancel) => RunBenchAsync(parse, () => Connection.Open(parse), cancel));
+            { Clients, Seconds, Warmup, Encoding, Jpeg, MaxP99, Out, SegmentFrames };
+        command.SetAction((parse, cancel) => parse.GetValue(SegmentFrames) is { } video
+            ? RunSegmentBenchAsync(parse, video, cancel)
+            : RunBenchAsync(parse, () => Connection.Open(parse), cancel));
         return command;
     }
 
@@ -94,6 +97,27 @@ public static class Commands
         if (parse.GetValue(MaxP99) is { } bound && !(p99 <= bound))
         {
             Console.Error.WriteLine($"m2s-client: capture→received p99 {p99:F2} ms exceeds --max-p99-ms {bound:F2}");
+            return 3;
+        }
+        return 0;
+    }
+
+    private static async Task<int> RunSegmentBenchAsync(ParseResult parse, FileInfo video, CancellationToken cancel)
+    {
+        if (!video.Exists) throw new ArgumentException($"--segment: {video.FullName} does not exist");
+        using var channel = Connection.Open(parse);
+        var trips = await SegmentBench.RunAsync(channel, video.FullName, TimeSpan.FromSeconds(parse.GetValue(Seconds)), parse.GetValue(Warmup), 85,
+            new Progress<string>(line => Console.Error.WriteLine("  " + line)), cancel);
+        if (trips.Count == 0)
+        {
+            Console.WriteLine("no frames came back after the warm-up");
+            return 1;
+        }
+        SegmentBench.PrintTable(trips);
+        var p99 = Percentiles.Of(trips.Select(t => t.Total)).P99;
+        if (parse.GetValue(MaxP99) is { } bound && !(p99 <= bound))
+        {
+            Console.Error.WriteLine($"m2s-client: Segment round trip p99 {p99:F2} ms exceeds --max-p99-ms {bound:F2}");
             return 3;
         }
         return 0;

@@ -120,6 +120,7 @@ public sealed class OverlayRun(Func<GrpcChannel> open, OverlayStyle style, strin
         {
             while (!limit.IsCancellationRequested && (maxFrames <= 0 || Frames < maxFrames))
             {
+                string lost;
                 using var channel = open();
                 try
                 {
@@ -162,25 +163,28 @@ public sealed class OverlayRun(Func<GrpcChannel> open, OverlayStyle style, strin
                         if (maxFrames > 0 && Frames >= maxFrames) break;
                     }
                     if (maxFrames > 0 && Frames >= maxFrames) break;
+                    lost = "the daemon ended the stream";
                 }
                 catch (RpcException e) when (!limit.IsCancellationRequested && e.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown)
                 {
-                    Reconnects++;
-                    log($"m2s-client: stream lost ({e.StatusCode}: {e.Status.Detail}); reconnecting in {backoff.TotalSeconds:0.#} s");
-                    try
-                    {
-                        await Task.Delay(backoff, limit.Token);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        break;
-                    }
-                    backoff = TimeSpan.FromSeconds(Math.Min(10, backoff.TotalSeconds * 2));
+                    lost = $"{e.StatusCode}: {e.Status.Detail}";
                 }
                 catch (Exception e) when (limit.IsCancellationRequested && e is OperationCanceledException or RpcException)
                 {
                     break;
                 }
+                if (limit.IsCancellationRequested) break;
+                Reconnects++;
+                log($"m2s-client: stream lost ({lost}); reconnecting in {backoff.TotalSeconds:0.#} s");
+                try
+                {
+                    await Task.Delay(backoff, limit.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                backoff = TimeSpan.FromSeconds(Math.Min(10, backoff.TotalSeconds * 2));
             }
         }
         finally
