@@ -98,6 +98,18 @@ public sealed class ClientToolTests(DaemonFixture fixture)
     }
 
     [Fact]
+    public async Task Segment_bench_times_each_frame_from_send_to_mask_on_the_clients_clock()
+    {
+        using var channel = GrpcChannel.ForAddress(Daemon.GrpcAddress);
+
+        var trips = await SegmentBench.RunAsync(channel, TestVideo.Path_, TimeSpan.FromSeconds(2), warmupFrames: 5, jpegQuality: 85, null, TestContext.Current.CancellationToken);
+
+        Assert.InRange(trips.Count, 40, 70); // 30 fps for 2 s
+        Assert.Equal(trips.Select(t => t.Sequence).Order(), trips.Select(t => t.Sequence));
+        Assert.All(trips, t => Assert.True(t.Total > t.InDaemon && t.InDaemon > t.Inference && t.Inference > 0, t.ToString()));
+    }
+
+    [Fact]
     public async Task Bench_exits_3_when_p99_is_above_the_gate_and_0_below_it()
     {
         async Task<int> Run(string bound)
