@@ -133,34 +133,28 @@ gpiod() { ensure_apt libgpiod2; }
 # --- systemd-analyze, to verify the service unit in systemd/ (the tests run it) --------------------
 systemd_analyze() { command -v systemd-analyze >/dev/null 2>&1 || ensure_apt systemd; }
 
-# --- grpc-js, the reference gRPC implementation the interoperability tests run against -----------
-# Versions and integrity hashes are pinned by tests/interop/package-lock.json; npm ci checks them.
-grpc_js() {
-  local dir="$native/grpc-js"
-  if [ -f "$dir/node_modules/@grpc/grpc-js/package.json" ] && cmp -s "$root/tests/interop/package-lock.json" "$dir/package-lock.json"; then
+# --- npm packages the tests drive, pinned (versions and integrity) by a package-lock.json in tests/ ------
+# npm_tree NAME FOLDER PACKAGE: installs tests/FOLDER's lock into .native/NAME unless it is there already.
+npm_tree() {
+  local name="$1" source="$root/tests/$2" package="$3" dir="$native/$1"
+  if [ -f "$dir/node_modules/$package/package.json" ] && cmp -s "$source/package-lock.json" "$dir/package-lock.json"; then
     return 0
   fi
   command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm ca-certificates
-  say "installing grpc-js for the interoperability tests"
+  say "installing $package for the tests"
   mkdir -p "$dir"
-  cp "$root/tests/interop/package.json" "$root/tests/interop/package-lock.json" "$dir/"
+  cp "$source/package.json" "$source/package-lock.json" "$dir/"
   (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --silent >"$dir/npm.log" 2>&1) \
-    || die "npm ci for grpc-js failed: $(tail -n 3 "$dir/npm.log")"
+    || die "npm ci for $package failed: $(tail -n 3 "$dir/npm.log")"
 }
 
-# --- a real browser for the OR web view's tests: Debian's chromium, driven by playwright-core ---------
+# grpc-js, the reference gRPC implementation the interoperability tests run against.
+grpc_js() { npm_tree grpc-js interop @grpc/grpc-js; }
+
+# A real browser for the OR web view's tests: Debian's chromium, driven by playwright-core.
 browser() {
   command -v chromium >/dev/null 2>&1 || ensure_apt chromium fonts-dejavu-core
-  local dir="$native/playwright"
-  if [ -f "$dir/node_modules/playwright-core/package.json" ] && cmp -s "$root/tests/webview/package-lock.json" "$dir/package-lock.json"; then
-    return 0
-  fi
-  command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm ca-certificates
-  say "installing playwright-core for the web view tests"
-  mkdir -p "$dir"
-  cp "$root/tests/webview/package.json" "$root/tests/webview/package-lock.json" "$dir/"
-  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --silent >"$dir/npm.log" 2>&1) \
-    || die "npm ci for playwright-core failed: $(tail -n 3 "$dir/npm.log")"
+  npm_tree playwright webview playwright-core
 }
 
 components=("$@")
