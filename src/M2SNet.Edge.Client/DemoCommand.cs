@@ -89,7 +89,13 @@ public static class DemoCommand
             try
             {
                 var reply = await health.CheckAsync(options: new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(5), CancellationToken: cancel));
-                if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving) return;
+                // SERVING says the model is warm; the measurement starts once frames flow too (on the
+                // first run the daemon writes its sample video before it can stream it).
+                if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
+                {
+                    var info = await new SegmentationClient(channel).GetInfoAsync(new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(5), CancellationToken: cancel));
+                    if (info.Source.State == "streaming" && info.Source.FramesCaptured > 0) return;
+                }
             }
             catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
             {

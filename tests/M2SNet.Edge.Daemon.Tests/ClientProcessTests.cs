@@ -5,9 +5,13 @@ namespace M2SNet.Edge.Daemon.Tests;
 /// <summary>m2s-client as people run it: a process, its output and exit code.</summary>
 public sealed class ClientProcessTests
 {
-    private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(TimeSpan limit, params string[] args)
+    private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(TimeSpan limit, params string[] args) =>
+        await RunAsync(limit, new Dictionary<string, string>(), args);
+
+    private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(TimeSpan limit, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (k, v) in environment) psi.Environment[k] = v;
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "m2s-client.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["NO_COLOR"] = "1";
@@ -30,9 +34,11 @@ public sealed class ClientProcessTests
     }
 
     [Fact]
-    public async Task Readme_main_command_starts_the_daemon_and_prints_the_latency_table()
+    public async Task Readme_main_command_on_a_fresh_machine_starts_the_daemon_and_prints_the_latency_table()
     {
-        var (code, stdout, stderr) = await RunAsync(TimeSpan.FromMinutes(4), "demo", "--seconds", "3", "--daemon", Path.Combine(AppContext.BaseDirectory, "m2s-edged"));
+        // An empty data folder: as on a fresh machine, the daemon first writes its sample video.
+        var fresh = new Dictionary<string, string> { ["M2S_DATA_DIR"] = Directory.CreateTempSubdirectory("m2s-fresh-").FullName };
+        var (code, stdout, stderr) = await RunAsync(TimeSpan.FromMinutes(6), fresh, "demo", "--seconds", "3", "--daemon", Path.Combine(AppContext.BaseDirectory, "m2s-edged"));
 
         Assert.True(code == 0, $"exit {code}\n{stderr}");
         Assert.Contains("capture → received", stdout);
