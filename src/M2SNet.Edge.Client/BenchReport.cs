@@ -81,6 +81,40 @@ public static class BenchReport
         return [json, csv, png];
     }
 
+    public sealed record SegmentReport(DateTimeOffset FinishedUtc, string Mode, BenchSetup Setup, int Frames, IReadOnlyDictionary<string, Percentiles> LatencyMs);
+
+    /// <summary>The same three files for <c>bench --segment</c>: round trips on the client's clock.</summary>
+    public static IReadOnlyList<string> WriteSegment(IReadOnlyList<RoundTrip> trips, BenchSetup setup, string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var json = Path.Combine(directory, "bench.json");
+        File.WriteAllText(json, JsonSerializer.Serialize(new SegmentReport(DateTimeOffset.UtcNow, "segment", setup, trips.Count,
+            SegmentBench.Rows.ToDictionary(r => r.Key, r => Percentiles.Of(trips.Select(r.Value)))), s_json));
+
+        var csv = Path.Combine(directory, "frames.csv");
+        var text = new StringBuilder("sequence,sent_at_s,round_trip_ms,in_daemon_ms,inference_ms,transport_and_waiting_ms\n");
+        foreach (var t in trips) text.Append(CultureInfo.InvariantCulture, $"{t.Sequence},{t.SentAtSeconds:F4},{t.Total:F3},{t.InDaemon:F3},{t.Inference:F3},{t.Transport:F3}\n");
+        File.WriteAllText(csv, text.ToString());
+
+        var png = Path.Combine(directory, "latency.png");
+        var p = Percentiles.Of(trips.Select(t => t.Total));
+        LineChart.Save(png,
+        [
+            new Panel(string.Create(CultureInfo.InvariantCulture, $"Segment round trip, p50 {p.P50:F1} p99 {p.P99:F1} ms"), "time (s)", "ms",
+            [
+                new Series("round trip", [.. trips.Select(t => (t.SentAtSeconds, t.Total))], LineChart.Blue, Dots: true),
+                new Series("in the daemon", [.. trips.Select(t => (t.SentAtSeconds, t.InDaemon))], LineChart.Orange, Dots: true),
+            ], YMin: 0),
+            new Panel("distribution (CDF)", "ms", "fraction of frames",
+            [
+                new Series("round trip", [.. Cdf(trips.Select(t => t.Total))], LineChart.Blue),
+                new Series("in the daemon", [.. Cdf(trips.Select(t => t.InDaemon))], LineChart.Orange),
+                new Series("inference", [.. Cdf(trips.Select(t => t.Inference))], LineChart.Green),
+            ], YMin: 0, YMax: 1),
+        ]);
+        return [json, csv, png];
+    }
+
     private static IEnumerable<(double, double)> Cdf(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();

@@ -114,6 +114,13 @@ public static class Commands
             return 1;
         }
         SegmentBench.PrintTable(trips);
+        if (parse.GetValue(Out) is { } folder)
+        {
+            var info = await new SegmentationClient(channel).GetInfoAsync(Deadline() with { CancellationToken = cancel });
+            var setup = new BenchSetup(channel.Address.ToString(), $"{info.Model?.Id} {info.Model?.Version}", info.ExecutionProvider, video.FullName,
+                MaskEncoding.Rle, FrameJpeg: false, parse.GetValue(Warmup));
+            foreach (var file in BenchReport.WriteSegment(trips, setup, folder.FullName)) Console.WriteLine($"wrote {file}");
+        }
         var p99 = Percentiles.Of(trips.Select(t => t.Total)).P99;
         if (parse.GetValue(MaxP99) is { } bound && !(p99 <= bound))
         {

@@ -9,7 +9,7 @@ using Spectre.Console;
 namespace M2SNet.Edge.Client;
 
 /// <summary>One frame's round trip through <c>Segment</c>, in milliseconds, all on this client's clock where it can be.</summary>
-public readonly record struct RoundTrip(ulong Sequence, double Total, double InDaemon, double Inference, double Transport);
+public readonly record struct RoundTrip(ulong Sequence, double SentAtSeconds, double Total, double InDaemon, double Inference, double Transport);
 
 /// <summary>
 /// Glass-to-mask as a client that owns the camera sees it: frames of a local video are JPEG-encoded
@@ -26,6 +26,7 @@ public static class SegmentBench
         var fps = capture.Fps is > 0 and < 240 ? capture.Fps : 30;
         using var call = new SegmentationClient(channel).Segment(new CallOptions(CancellationToken: cancel));
         var trips = new List<RoundTrip>();
+        var start = LatencyRecorder.MonotonicNowNs;
         var reader = Task.Run(async () =>
         {
             while (await call.ResponseStream.MoveNext(cancel).ConfigureAwait(false))
@@ -35,12 +36,11 @@ public static class SegmentBench
                 if ((long)m.ClientSequence <= warmupFrames) continue;
                 var total = (now - m.ClientTimestampNs) / 1e6;
                 var inDaemon = (m.Timestamps.SendNs - m.Timestamps.CaptureNs) / 1e6;
-                lock (trips) trips.Add(new RoundTrip(m.ClientSequence, total, inDaemon, m.Stages.InferenceUs / 1e3, total - inDaemon));
+                lock (trips) trips.Add(new RoundTrip(m.ClientSequence, (m.ClientTimestampNs - start) / 1e9, total, inDaemon, m.Stages.InferenceUs / 1e3, total - inDaemon));
             }
         }, CancellationToken.None);
 
         using var frame = new Mat();
-        var start = LatencyRecorder.MonotonicNowNs;
         ulong sent = 0;
         var end = start + (long)duration.TotalMilliseconds * 1_000_000 + (long)(warmupFrames * 1e9 / fps);
         while (LatencyRecorder.MonotonicNowNs < end && !cancel.IsCancellationRequested)
@@ -70,16 +70,21 @@ public static class SegmentBench
         return trips;
     }
 
+    /// <summary>The rows of the round-trip table, with their keys in the report.</summary>
+    public static IReadOnlyList<(string Name, string Key, Func<RoundTrip, double> Value)> Rows { get; } =
+    [
+        ("sent → mask received", "round_trip", t => t.Total),
+        ("  in the daemon (received → sent)", "in_daemon", t => t.InDaemon),
+        ("    inference", "inference", t => t.Inference),
+        ("  transport both ways, and waiting to be read", "transport_and_waiting", t => t.Transport),
+    ];
+
     public static void PrintTable(IReadOnlyList<RoundTrip> trips)
     {
         var table = new Table().AddColumn("Segment round trip (ms)").AddColumn(new TableColumn("p50").RightAligned()).AddColumn(new TableColumn("p95").RightAligned())
             .AddColumn(new TableColumn("p99").RightAligned()).AddColumn(new TableColumn("max").RightAligned());
         static string F(double v) => v.ToString("F2", CultureInfo.InvariantCulture);
-        foreach (var (name, values) in new (string, Func<RoundTrip, double>)[]
-                 {
-                     ("sent → mask received", t => t.Total), ("  in the daemon (received → sent)", t => t.InDaemon),
-                     ("    inference", t => t.Inference), ("  transport both ways, and waiting to be read", t => t.Transport),
-                 })
+        foreach (var (name, _, values) in Rows)
         {
             var p = Percentiles.Of(trips.Select(values));
             table.AddRow(name, F(p.P50), F(p.P95), F(p.P99), F(p.Max));

@@ -107,6 +107,14 @@ public sealed class ClientToolTests(DaemonFixture fixture)
         Assert.InRange(trips.Count, 40, 70); // 30 fps for 2 s
         Assert.Equal(trips.Select(t => t.Sequence).Order(), trips.Select(t => t.Sequence));
         Assert.All(trips, t => Assert.True(t.Total > t.InDaemon && t.InDaemon > t.Inference && t.Inference > 0, t.ToString()));
+
+        var files = BenchReport.WriteSegment(trips, new BenchSetup(Daemon.GrpcAddress, "demo", "CPU", TestVideo.Path_, MaskEncoding.Rle, false, 5),
+            Directory.CreateTempSubdirectory("m2s-segment-").FullName);
+        var json = JsonDocument.Parse(await File.ReadAllTextAsync(files[0], TestContext.Current.CancellationToken)).RootElement;
+        Assert.Equal("segment", json.GetProperty("mode").GetString());
+        Assert.Equal(trips.Count, json.GetProperty("latency_ms").GetProperty("round_trip").GetProperty("count").GetInt32());
+        Assert.Equal(trips.Count + 1, (await File.ReadAllLinesAsync(files[1], TestContext.Current.CancellationToken)).Length);
+        Assert.True(new FileInfo(files[2]).Length > 10_000);
     }
 
     [Fact]
