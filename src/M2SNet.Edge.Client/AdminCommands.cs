@@ -16,8 +16,6 @@ namespace M2SNet.Edge.Client;
 /// </summary>
 public static class AdminCommands
 {
-    private const int ChunkBytes = 1024 * 1024;
-
     public static Command Models()
     {
         var command = new Command("models", "The factory model and the stored bundles; which is active and which Rollback returns to.");
@@ -61,44 +59,11 @@ public static class AdminCommands
                 {
                     var sending = progress.AddTask($"upload {bundle.Name}", maxValue: bundle.Length);
                     sending.Increment(offset);
-                    using var call = admin.UploadModel(new CallOptions(CancellationToken: cancel));
+                    var validating = progress.AddTask("validate (signature, hash, load, self-test, warm-up)", autoStart: false, maxValue: 1);
                     await using var stream = bundle.OpenRead();
                     stream.Position = offset;
-                    var buffer = new byte[ChunkBytes];
-                    var first = true;
-                    int read;
-                    while ((read = await stream.ReadAsync(buffer, cancel)) > 0 || first)
-                    {
-                        var request = new UploadModelRequest
-                        {
-                            UploadId = uploadId,
-                            Offset = (ulong)offset,
-                            Data = Google.Protobuf.ByteString.CopyFrom(buffer, 0, read),
-                        };
-                        if (first)
-                        {
-                            request.TotalBytes = (ulong)bundle.Length;
-                            request.BundleSha256 = sha;
-                            request.StageOnly = parse.GetValue(stageOnly);
-                            request.FileName = bundle.Name;
-                        }
-                        first = false;
-                        try
-                        {
-                            await call.RequestStream.WriteAsync(request, cancel);
-                        }
-                        catch (RpcException)
-                        {
-                            break; // the daemon ended the call; its status says why
-                        }
-                        offset += read;
-                        sending.Increment(read);
-                        if (read == 0) break;
-                    }
-                    await call.RequestStream.CompleteAsync();
-                    var validating = progress.AddTask("validate (signature, hash, load, self-test, warm-up)", maxValue: 1);
-                    validating.IsIndeterminate = true;
-                    var reply = await call.ResponseAsync;
+                    var reply = await BundleUpload.SendAsync(admin, stream, offset, bundle.Length, uploadId, sha, parse.GetValue(stageOnly), bundle.Name,
+                        sent: n => sending.Increment(n), uploaded: () => { validating.StartTask(); validating.IsIndeterminate = true; }, cancel: cancel);
                     validating.Value = 1;
                     return reply;
                 });

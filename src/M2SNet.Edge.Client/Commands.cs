@@ -93,13 +93,15 @@ public static class Commands
         {
             foreach (var file in BenchReport.Write(result, setup, folder.FullName)) Console.WriteLine($"wrote {file}");
         }
-        var p99 = result.Of(f => f.CaptureToReceive).P99;
-        if (parse.GetValue(MaxP99) is { } bound && !(p99 <= bound))
-        {
-            Console.Error.WriteLine($"m2s-client: capture→received p99 {p99:F2} ms exceeds --max-p99-ms {bound:F2}");
-            return 3;
-        }
-        return 0;
+        return Gate(parse, "capture→received", result.Of(f => f.CaptureToReceive).P99);
+    }
+
+    /// <summary>The deployment gate: exit code 3 when the measured p99 is above --max-p99-ms (or not a number).</summary>
+    private static int Gate(ParseResult parse, string what, double p99)
+    {
+        if (parse.GetValue(MaxP99) is not { } bound || p99 <= bound) return 0;
+        Console.Error.WriteLine($"m2s-client: {what} p99 {p99:F2} ms exceeds --max-p99-ms {bound:F2}");
+        return 3;
     }
 
     private static async Task<int> RunSegmentBenchAsync(ParseResult parse, FileInfo video, CancellationToken cancel)
@@ -121,13 +123,7 @@ public static class Commands
                 MaskEncoding.Rle, FrameJpeg: false, parse.GetValue(Warmup));
             foreach (var file in BenchReport.WriteSegment(trips, setup, folder.FullName)) Console.WriteLine($"wrote {file}");
         }
-        var p99 = Percentiles.Of(trips.Select(t => t.Total)).P99;
-        if (parse.GetValue(MaxP99) is { } bound && !(p99 <= bound))
-        {
-            Console.Error.WriteLine($"m2s-client: Segment round trip p99 {p99:F2} ms exceeds --max-p99-ms {bound:F2}");
-            return 3;
-        }
-        return 0;
+        return Gate(parse, "Segment round trip", Percentiles.Of(trips.Select(t => t.Total)).P99);
     }
 
     public static void PrintTable(StreamBenchResult result)

@@ -199,12 +199,13 @@ public sealed class OverlayRun(Func<GrpcChannel> open, OverlayStyle style, strin
     private static Mat Unpack(Protocol.V1.Mask? encoded, Mat frame)
     {
         var mask = new Mat(frame.Rows, frame.Cols, MatType.CV_8UC1);
-        mask.SetTo(new Scalar(0));
         if (encoded is { Encoding: MaskEncoding.Bitpacked } && encoded.Width == frame.Cols && encoded.Height == frame.Rows)
         {
-            var bits = mask.AsSpan<byte>();
-            MaskCodec.UnpackBits(encoded.Data.Span, frame.Cols, frame.Rows, bits);
-            for (var i = 0; i < bits.Length; i++) bits[i] = bits[i] != 0 ? (byte)255 : (byte)0;
+            MaskCodec.UnpackBits(encoded.Data.Span, frame.Cols, frame.Rows, mask.AsSpan<byte>());
+        }
+        else
+        {
+            mask.SetTo(new Scalar(0));
         }
         return mask;
     }

@@ -101,40 +101,14 @@ public static class TestBundles
         return buffer.ToArray();
     }
 
-    /// <summary>Sends a bundle in chunks; <paramref name="stopAfter"/> ends the call early (a truncated upload).</summary>
-    public static async Task<ModelOperationResult> UploadAsync(ModelAdminClient admin, byte[] bundle, string? uploadId = null, bool stageOnly = false,
+    /// <summary>Sends a bundle in chunks as m2s-client does; <paramref name="stopAfter"/> ends the call early (a truncated upload).</summary>
+    public static Task<ModelOperationResult> UploadAsync(ModelAdminClient admin, byte[] bundle, string? uploadId = null, bool stageOnly = false,
         int chunk = 256 * 1024, long offset = 0, long? stopAfter = null, string? sha256 = null)
     {
-        uploadId ??= Guid.NewGuid().ToString("N");
-        using var call = admin.UploadModel();
-        var end = Math.Min(bundle.Length, stopAfter ?? bundle.Length);
-        var first = true;
-        for (var at = offset; at < end || first; at += chunk)
-        {
-            var n = (int)Math.Min(chunk, end - at);
-            var write = call.RequestStream.WriteAsync(new UploadModelRequest
-            {
-                UploadId = uploadId,
-                TotalBytes = first ? (ulong)bundle.Length : 0,
-                BundleSha256 = first ? sha256 ?? "" : "",
-                Offset = (ulong)at,
-                Data = Google.Protobuf.ByteString.CopyFrom(bundle, (int)at, Math.Max(0, n)),
-                StageOnly = stageOnly,
-                FileName = first ? "test" + ModelBundle.Extension : "",
-            });
-            first = false;
-            try
-            {
-                await write;
-            }
-            catch (RpcException)
-            {
-                // The daemon ended the call early; its reason is the call's status.
-                break;
-            }
-        }
-        await call.RequestStream.CompleteAsync();
-        return await call.ResponseAsync;
+        var end = (int)Math.Min(bundle.Length, stopAfter ?? bundle.Length);
+        var data = new MemoryStream(bundle, 0, end) { Position = Math.Min(offset, end) };
+        return Client.BundleUpload.SendAsync(admin, data, offset, bundle.Length, uploadId ?? Guid.NewGuid().ToString("N"), sha256, stageOnly,
+            "test" + ModelBundle.Extension, chunk);
     }
 
     public static Dictionary<string, string?> Settings(params (string Key, string? Value)[] more)

@@ -49,9 +49,8 @@ public sealed class ModelUpdater : IDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ModelStore? _store;
     private readonly string? _storeProblem;
-    private StoredModelRecord? _factory;
-
-    private StoredModelRecord? Factory => _factory ??= ReadFactoryRecord();
+    /// <summary>The factory model as its manifest on disk describes it (read when asked: the file is the truth).</summary>
+    private StoredModelRecord? Factory => ReadFactoryRecord();
 
     public ModelUpdater(IOptions<DaemonOptions> options, ActivePipeline active, DaemonState state, ILogger<ModelUpdater> log)
     {
@@ -285,7 +284,6 @@ public sealed class ModelUpdater : IDisposable
                 for (var i = 0; i < Math.Max(1, o.WarmupRuns); i++) model.Run(buffers);
             }
             var m = model.Manifest;
-            _factory = null;
             _log.LogInformation("Model {Id} {Version} ({Architecture}, {Height}x{Width}) ready on {Provider}; self-test max |Δp| {Worst:0.####}",
                 m.ModelId, m.Version, m.Architecture, model.Height, model.Width, model.ExecutionProvider.Name, worst);
             return model;

@@ -49,8 +49,8 @@ public sealed partial class UploadSessions
         return meta is null ? (false, 0, 0) : (true, PartLength(id), meta.TotalBytes);
     }
 
-    /// <summary>Starts or resumes <paramref name="id"/>; returns the bytes already received. Holds the id until <see cref="End"/>.</summary>
-    public long Begin(string id, long totalBytes, string? sha256)
+    /// <summary>Starts or resumes <paramref name="id"/>. The upload is this call's until it is disposed.</summary>
+    public Upload Begin(string id, long totalBytes, string? sha256)
     {
         CheckId(id);
         if (totalBytes <= 0) throw new UploadException(UploadProblem.InvalidRequest, "total_bytes must be given (and positive) in the first message");
@@ -76,7 +76,7 @@ public sealed partial class UploadSessions
                 DurableFile.WriteAllText(MetaPath(id), JsonSerializer.Serialize(new Announcement(totalBytes, sha256)));
                 File.WriteAllBytes(PartPath(id), []);
             }
-            return received;
+            return new Upload(this, id, totalBytes, meta is null ? sha256 : meta.Sha256, received);
         }
         catch
         {
@@ -85,38 +85,46 @@ public sealed partial class UploadSessions
         }
     }
 
-    /// <summary>Appends a chunk that must start at the bytes received so far; returns the new count.</summary>
-    public long Append(string id, long offset, ReadOnlySpan<byte> data)
+    /// <summary>One call's hold on an upload: what was announced and how much has arrived, kept here rather than read back per chunk.</summary>
+    public sealed class Upload(UploadSessions owner, string id, long totalBytes, string? sha256, long received) : IDisposable
     {
-        var total = ReadAnnouncement(id)!.TotalBytes;
-        var received = PartLength(id);
-        if (offset != received) throw new UploadException(UploadProblem.WrongOffset, $"chunk at offset {offset}, but {received} bytes have arrived; send from offset {received}");
-        if (received + data.Length > total) throw new UploadException(UploadProblem.InvalidRequest, $"the chunk ends at {received + data.Length}, beyond the announced {total} bytes");
-        try
+        public long Total { get; } = totalBytes;
+
+        /// <summary>The SHA-256 announced for the whole bundle, if any.</summary>
+        public string? Sha256 { get; } = sha256;
+
+        public long Received { get; private set; } = received;
+
+        public bool IsComplete => Received == Total;
+
+        /// <summary>The bundle file; complete once <see cref="IsComplete"/>.</summary>
+        public string Path => owner.PartPath(id);
+
+        /// <summary>Appends a chunk that must start at the bytes received so far; returns the new count.</summary>
+        public long Append(long offset, ReadOnlySpan<byte> data)
         {
-            using var stream = new FileStream(PartPath(id), FileMode.Append, FileAccess.Write);
-            stream.Write(data);
+            if (offset != Received) throw new UploadException(UploadProblem.WrongOffset, $"chunk at offset {offset}, but {Received} bytes have arrived; send from offset {Received}");
+            if (Received + data.Length > Total) throw new UploadException(UploadProblem.InvalidRequest, $"the chunk ends at {Received + data.Length}, beyond the announced {Total} bytes");
+            try
+            {
+                using var stream = new FileStream(Path, FileMode.Append, FileAccess.Write);
+                stream.Write(data);
+            }
+            catch (IOException e) when (e.HResult == 28 || (e.HResult & 0xFFFF) == 28)
+            {
+                throw new UploadException(UploadProblem.DiskFull, $"disk full while writing the upload: {e.Message}");
+            }
+            return Received += data.Length;
         }
-        catch (IOException e) when (e.HResult == 28 || (e.HResult & 0xFFFF) == 28)
+
+        /// <summary>Forgets the upload (validated or refused: it is not resumed).</summary>
+        public void Discard()
         {
-            throw new UploadException(UploadProblem.DiskFull, $"disk full while writing the upload: {e.Message}");
+            File.Delete(owner.PartPath(id));
+            File.Delete(owner.MetaPath(id));
         }
-        return received + data.Length;
-    }
 
-    /// <summary>The complete bundle file and its announced SHA-256, once every byte has arrived; null before.</summary>
-    public (string Path, string? Sha256)? Completed(string id)
-    {
-        var meta = ReadAnnouncement(id)!;
-        return PartLength(id) == meta.TotalBytes ? (PartPath(id), meta.Sha256) : null;
-    }
-
-    public void End(string id) => _busy.TryRemove(id, out _);
-
-    public void Discard(string id)
-    {
-        File.Delete(PartPath(id));
-        File.Delete(MetaPath(id));
+        public void Dispose() => owner._busy.TryRemove(id, out _);
     }
 
     private Announcement? ReadAnnouncement(string id) =>

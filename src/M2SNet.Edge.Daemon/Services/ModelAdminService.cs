@@ -33,42 +33,33 @@ public sealed class ModelAdminService(ModelUpdater updater, AdminAccess access, 
         }
         var first = requests.Current;
         var id = first.UploadId;
-        var received = Guard(() => uploads.Begin(id, (long)first.TotalBytes, string.IsNullOrEmpty(first.BundleSha256) ? null : first.BundleSha256.ToLowerInvariant()));
+        using var upload = Guard(() => uploads.Begin(id, (long)first.TotalBytes, string.IsNullOrEmpty(first.BundleSha256) ? null : first.BundleSha256.ToLowerInvariant()));
+        var request = first;
+        while (true)
+        {
+            if (request.UploadId != id) throw new RpcException(StatusCode.InvalidArgument, $"upload_id changed within the call ({id} → {request.UploadId})");
+            if (request.Data.Length > 0) Guard(() => upload.Append((long)request.Offset, request.Data.Span));
+            if (!await requests.MoveNext(context.CancellationToken).ConfigureAwait(false)) break;
+            request = requests.Current;
+        }
+        if (!upload.IsComplete)
+        {
+            throw new RpcException(StatusCode.Aborted, $"Format: the upload ended after {upload.Received} of {upload.Total} bytes (truncated); resume from offset {upload.Received} with the same upload_id");
+        }
+        var origin = $"upload from {context.Peer}" + (first.FileName is { Length: > 0 } name ? $" ({name})" : "");
         try
         {
-            var request = first;
-            while (true)
+            if (upload.Sha256 is { } expected && !string.Equals(expected, Onnx.ModelManifest.Sha256Of(upload.Path), StringComparison.Ordinal))
             {
-                if (request.UploadId != id) throw new RpcException(StatusCode.InvalidArgument, $"upload_id changed within the call ({id} → {request.UploadId})");
-                if (request.Data.Length > 0) received = Guard(() => uploads.Append(id, (long)request.Offset, request.Data.Span));
-                if (!await requests.MoveNext(context.CancellationToken).ConfigureAwait(false)) break;
-                request = requests.Current;
+                updater.Store.Audit.Append(new AuditEntry(DateTimeOffset.UtcNow, "install", origin, "rejected", null, "Format", "the bundle's SHA-256 differs from the one announced", expected));
+                throw new RpcException(StatusCode.InvalidArgument, $"Format: the received bundle's SHA-256 is not the announced {expected} (damaged in transit); upload it again");
             }
-            if (uploads.Completed(id) is not { } complete)
-            {
-                var (_, got, total) = uploads.Status(id);
-                throw new RpcException(StatusCode.Aborted, $"Format: the upload ended after {got} of {total} bytes (truncated); resume from offset {got} with the same upload_id");
-            }
-            var origin = $"upload from {context.Peer}" + (first.FileName is { Length: > 0 } name ? $" ({name})" : "");
-            try
-            {
-                if (complete.Sha256 is { } expected && !string.Equals(expected, Onnx.ModelManifest.Sha256Of(complete.Path), StringComparison.Ordinal))
-                {
-                    updater.Store.Audit.Append(new AuditEntry(DateTimeOffset.UtcNow, "install", origin, "rejected", null, "Format", "the bundle's SHA-256 differs from the one announced", expected));
-                    throw new RpcException(StatusCode.InvalidArgument, $"Format: the received bundle's SHA-256 is not the announced {expected} (damaged in transit); upload it again");
-                }
-                var change = await Guard(() => updater.InstallAsync(complete.Path, origin, first.StageOnly, context.CancellationToken)).ConfigureAwait(false);
-                return ToResult(change);
-            }
-            finally
-            {
-                // Complete bundles are validated once; a rejected one must be fixed and sent again.
-                uploads.Discard(id);
-            }
+            return ToResult(await Guard(() => updater.InstallAsync(upload.Path, origin, first.StageOnly, context.CancellationToken)).ConfigureAwait(false));
         }
         finally
         {
-            uploads.End(id);
+            // Complete bundles are validated once; a rejected one must be fixed and sent again.
+            upload.Discard();
         }
     }
 

@@ -1,0 +1,52 @@
+using M2SNet.Edge.Grpc;
+using M2SNet.Edge.Grpc.Client;
+using M2SNet.Edge.Protocol;
+using M2SNet.Edge.Protocol.V1;
+
+namespace M2SNet.Edge.Client;
+
+/// <summary>One <c>UploadModel</c> call: the rest of a bundle, in chunks, from where the daemon stopped receiving.</summary>
+public static class BundleUpload
+{
+    public const int DefaultChunkBytes = 1024 * 1024;
+
+    /// <summary>
+    /// Sends <paramref name="data"/> from its position (which is <paramref name="offset"/> in the bundle) to its end; the first
+    /// message announces the whole bundle. If the daemon ends the call early, its status is what the returned task throws.
+    /// </summary>
+    public static async Task<ModelOperationResult> SendAsync(ModelAdminClient admin, Stream data, long offset, long totalBytes, string uploadId,
+        string? sha256, bool stageOnly, string fileName, int chunkBytes = DefaultChunkBytes, Action<int>? sent = null, Action? uploaded = null,
+        CancellationToken cancel = default)
+    {
+        using var call = admin.UploadModel(new CallOptions(CancellationToken: cancel));
+        var buffer = new byte[chunkBytes];
+        var first = true;
+        int read;
+        while ((read = await data.ReadAsync(buffer, cancel).ConfigureAwait(false)) > 0 || first)
+        {
+            var request = new UploadModelRequest { UploadId = uploadId, Offset = (ulong)offset, Data = Google.Protobuf.ByteString.CopyFrom(buffer, 0, read) };
+            if (first)
+            {
+                request.TotalBytes = (ulong)totalBytes;
+                request.BundleSha256 = sha256 ?? "";
+                request.StageOnly = stageOnly;
+                request.FileName = fileName;
+                first = false;
+            }
+            try
+            {
+                await call.RequestStream.WriteAsync(request, cancel).ConfigureAwait(false);
+            }
+            catch (RpcException)
+            {
+                break; // the daemon ended the call; its reason is the call's status
+            }
+            offset += read;
+            sent?.Invoke(read);
+            if (read == 0) break;
+        }
+        await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+        uploaded?.Invoke();
+        return await call.ResponseAsync.ConfigureAwait(false);
+    }
+}
