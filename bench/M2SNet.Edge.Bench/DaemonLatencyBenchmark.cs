@@ -33,11 +33,18 @@ public sealed record DaemonLatencyReport(
     [property: JsonPropertyName("seconds_per_run")] double Seconds,
     [property: JsonPropertyName("runs")] IReadOnlyList<DaemonRun> Runs,
     [property: JsonPropertyName("overhead_to_inference_p50")] double OverheadToInference,
-    [property: JsonPropertyName("p99_added_per_extra_client_ms")] double P99AddedPerExtraClient);
+    [property: JsonPropertyName("p99_added_per_extra_client_ms")] double P99AddedPerExtraClient,
+    [property: JsonPropertyName("beside_a_stalled_client")] StalledClientEffect BesideStalled);
+
+/// <summary>One reading client next to one that stopped reading, against the 1-client run: ratios near 1 mean no effect.</summary>
+public sealed record StalledClientEffect(
+    [property: JsonPropertyName("run")] DaemonRun Run,
+    [property: JsonPropertyName("fps_ratio_to_alone")] double FpsRatio,
+    [property: JsonPropertyName("p50_ratio_to_alone")] double P50Ratio);
 
 /// <summary>
 /// End-to-end latency of the daemon, from the capture timestamp to the message in a client's
-/// hands, split by stage, with 1 and 8 clients: the real daemon (as m2s-edged composes it) and
+/// hands, split by stage, with 1 and 8 clients, and 1 beside a client that stopped reading: the real daemon (as m2s-edged composes it) and
 /// real gRPC clients on loopback, the 1080p30 bundled sample through the demo model on CPU.
 /// </summary>
 public static class DaemonLatencyBenchmark
@@ -61,38 +68,47 @@ public static class DaemonLatencyBenchmark
             var address = DaemonHost.BoundAddresses(app)[0];
             progress.Report("waiting for the daemon (the first run writes the 1080p sample video)");
             DaemonInfo info;
-            using (var channel = GrpcChannel.ForAddress(address))
-            {
-                var client = new Protocol.SegmentationClient(channel);
-                var waited = System.Diagnostics.Stopwatch.StartNew();
-                while (!(info = await client.GetInfoAsync().ConfigureAwait(false)).Ready || info.PipelineFps < 1)
-                {
-                    if (waited.Elapsed > TimeSpan.FromMinutes(10)) throw new InvalidOperationException($"the daemon is not streaming: {info.NotReadyReason} {info.Source.State}");
-                    await Task.Delay(200).ConfigureAwait(false);
-                }
-            }
+            using (var channel = GrpcChannel.ForAddress(address)) info = await BenchDaemon.WaitUntilStreamingAsync(channel).ConfigureAwait(false);
 
-            var runs = new List<DaemonRun>();
-            foreach (var clients in ClientCounts)
+            async Task<DaemonRun> MeasureAsync(int clients, string label)
             {
-                progress.Report($"{clients} client(s), {seconds:0} s");
+                progress.Report($"{label}, {seconds:0} s");
                 int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
                 var pauseBefore = GC.GetTotalPauseDuration();
                 var result = await StreamBench.RunAsync(() => GrpcChannel.ForAddress(address), clients, TimeSpan.FromSeconds(seconds), warmupFrames: 15,
-                    new MaskOptions { Encoding = encoding }, new Progress<string>(line => progress.Report($"{clients} client(s): {line.Trim()}"))).ConfigureAwait(false);
-                runs.Add(new DaemonRun(clients, result.AllFrames.Count(), result.Clients.Average(c => c.ReceivedFps), result.Clients.Sum(c => (double)c.Gaps),
+                    new MaskOptions { Encoding = encoding }, new Progress<string>(line => progress.Report($"{label}: {line.Trim()}"))).ConfigureAwait(false);
+                return new DaemonRun(clients, result.AllFrames.Count(), result.Clients.Average(c => c.ReceivedFps), result.Clients.Sum(c => (double)c.Gaps),
                     [GC.CollectionCount(0) - gcBefore[0], GC.CollectionCount(1) - gcBefore[1], GC.CollectionCount(2) - gcBefore[2]],
                     (GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds,
-                    result.Table().ToDictionary(r => r.Name.Trim(), r => new StageFigures(r.Values.P50, r.Values.P95, r.Values.P99, r.Values.Max))));
+                    result.Table().ToDictionary(r => r.Name.Trim(), r => new StageFigures(r.Values.P50, r.Values.P95, r.Values.P99, r.Values.Max)));
+            }
+
+            var runs = new List<DaemonRun>();
+            foreach (var clients in ClientCounts) runs.Add(await MeasureAsync(clients, $"{clients} client(s)").ConfigureAwait(false));
+
+            // A client that asks for the heaviest messages (JPEG frame, full-size probabilities), reads
+            // one and stops reading: the reading client beside it should not notice.
+            DaemonRun besideStalled;
+            using (var stalledChannel = GrpcChannel.ForAddress(address))
+            using (var stalled = new Protocol.SegmentationClient(stalledChannel).StreamMasks(new StreamMasksRequest
+            {
+                ClientName = "bench-stalled",
+                Options = new MaskOptions { Encoding = MaskEncoding.ProbabilityU8, IncludeFrameJpeg = true },
+            }))
+            {
+                await stalled.ResponseStream.MoveNext().ConfigureAwait(false);
+                besideStalled = await MeasureAsync(1, "1 client beside a stalled one").ConfigureAwait(false);
             }
             await app.StopAsync().ConfigureAwait(false);
 
             var one = runs[0].Stages;
             var many = runs[^1];
+            var stalledEffect = new StalledClientEffect(besideStalled, besideStalled.FpsPerClient / runs[0].FpsPerClient,
+                besideStalled.Stages["capture → received"].P50 / one["capture → received"].P50);
             return new DaemonLatencyReport(MachineInfo.Current(), $"{info.Source.Description} {info.Source.Width}x{info.Source.Height} at {info.Source.Fps:0.##} fps",
                 info.Model.Id, info.ExecutionProvider, encoding.ToString(), threads, seconds, runs,
                 one["overhead (all but inference)"].P50 / one["inference"].P50,
-                (many.Stages["overhead (all but inference)"].P99 - one["overhead (all but inference)"].P99) / (many.Clients - 1));
+                (many.Stages["overhead (all but inference)"].P99 - one["overhead (all but inference)"].P99) / (many.Clients - 1), stalledEffect);
         }
     }
 }

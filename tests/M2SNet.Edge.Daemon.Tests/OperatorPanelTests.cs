@@ -35,7 +35,8 @@ public sealed class OperatorPanelTests
     [Fact]
     public async Task Short_pedal_presses_toggle_the_overlay_that_clients_see()
     {
-        await using var daemon = await TestDaemon.StartAsync(Gpio());
+        // A long-press threshold no loaded machine stretches a 150 ms press past.
+        await using var daemon = await TestDaemon.StartAsync(Gpio(("Daemon:Gpio:LongPressMilliseconds", "10000")));
         var chip = await Chip(daemon);
         using var call = daemon.Client.StreamMasks(new StreamMasksRequest { Options = new MaskOptions { Encoding = MaskEncoding.None } });
         Assert.True(await NextAsync(call, m => m.OverlayEnabled));
@@ -116,11 +117,11 @@ public sealed class OperatorPanelTests
         chip.SetInputValue(Pedal, PinValue.High);
     }
 
-    /// <summary>Reads the stream until a message matches (true) or 10 s pass (false).</summary>
+    /// <summary>Reads the stream until a message matches (true) or 60 s pass (false).</summary>
     private static async Task<bool> NextAsync(AsyncServerStreamingCall<MaskMessage> call, Func<MaskMessage, bool> match)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
         try
         {
             while (await call.ResponseStream.MoveNext(timeout.Token))

@@ -118,14 +118,20 @@ public sealed class CallTests : IAsyncLifetime
     public async Task A_deadline_ends_the_call_on_both_sides()
     {
         _server.ResetCancellationProbe();
-        var started = DateTime.UtcNow;
-        using var call = _channel.ServerStreaming(TestApi.WaitForCancel, Request(1),
-            new CallOptions(Deadline: DateTime.UtcNow.AddMilliseconds(300), CancellationToken: Ct));
-        Assert.True(await call.ResponseStream.MoveNext(Ct));
-        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(Ct));
+        var deadline = DateTime.UtcNow.AddSeconds(1);
+        using var call = _channel.ServerStreaming(TestApi.WaitForCancel, Request(1), new CallOptions(Deadline: deadline, CancellationToken: Ct));
+        var first = call.ResponseStream.MoveNext(Ct);
+
+        // The outcome, whenever it comes: a machine too busy to deliver the first message within the
+        // second ends the call at the first read, an idle one at the second; never early, never
+        // with another status.
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            if (await first) await call.ResponseStream.MoveNext(Ct);
+        });
         Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
-        Assert.True(await _server.ServerSawCancellation.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct));
-        Assert.InRange((DateTime.UtcNow - started).TotalMilliseconds, 250, 10_000);
+        Assert.True(DateTime.UtcNow >= deadline.AddMilliseconds(-20), "the call ended before its deadline");
+        Assert.True(await _server.ServerSawCancellation.Task.WaitAsync(TimeSpan.FromSeconds(60), Ct));
     }
 
     [Fact]

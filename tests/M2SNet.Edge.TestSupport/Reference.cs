@@ -4,8 +4,8 @@ using System.Text.Json;
 namespace M2SNet.Edge.TestSupport;
 
 /// <summary>
-/// The reference facts and fixtures produced by the authors' code, in ../shared/reference beside
-/// the checkout (or where M2S_REFERENCE_DIR points).
+/// The reference fixtures produced by the authors' code, carried by the repository in
+/// tests/fixtures/reference (or where M2S_REFERENCE_DIR points: the same files, flat or under fixtures/).
 /// </summary>
 public static class Reference
 {
@@ -13,7 +13,9 @@ public static class Reference
 
     public static string Fixture(string name)
     {
-        var path = Path.Combine(Directory, "fixtures", name);
+        var path = Path.Combine(Directory, name);
+        // The generator's own layout keeps the tensors under fixtures/ and the key list beside it.
+        if (!File.Exists(path)) path = Path.Combine(Directory, "fixtures", name);
         if (!File.Exists(path)) throw new FileNotFoundException($"reference fixture missing: {path}", path);
         return path;
     }
@@ -27,7 +29,7 @@ public static class Reference
     /// <summary>The authors' state-dict keys and shapes for a model ("M2SNet" or "MSNet"), in their order.</summary>
     public static IReadOnlyList<(string Key, long[] Shape)> StateDictKeys(string model)
     {
-        var root = JsonDocument.Parse(File.ReadAllText(Path.Combine(Directory, "m2snet_state_dict_keys.json"))).RootElement;
+        var root = JsonDocument.Parse(File.ReadAllText(Fixture("m2snet_state_dict_keys.json"))).RootElement;
         return root.GetProperty(model).EnumerateObject()
             .Select(p => (p.Name, p.Value.EnumerateArray().Select(v => v.GetInt64()).ToArray()))
             .ToList();
@@ -36,14 +38,14 @@ public static class Reference
     private static string Locate()
     {
         var fromEnvironment = Environment.GetEnvironmentVariable("M2S_REFERENCE_DIR");
-        if (!string.IsNullOrEmpty(fromEnvironment)) return fromEnvironment;
-        var repo = RepositoryRoot();
-        var candidate = Path.GetFullPath(Path.Combine(repo, "..", "shared", "reference"));
-        if (!System.IO.Directory.Exists(candidate))
+        var folder = string.IsNullOrEmpty(fromEnvironment)
+            ? Path.Combine(RepositoryRoot(), "tests", "fixtures", "reference")
+            : Path.GetFullPath(fromEnvironment);
+        if (!System.IO.Directory.Exists(folder))
         {
-            throw new DirectoryNotFoundException($"the reference folder {candidate} is missing (set M2S_REFERENCE_DIR)");
+            throw new DirectoryNotFoundException($"the reference fixtures folder {folder} is missing");
         }
-        return candidate;
+        return folder;
     }
 
     /// <summary>The checkout's root: the folder holding M2SNet.Edge.sln.</summary>

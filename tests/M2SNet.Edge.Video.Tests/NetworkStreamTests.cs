@@ -54,11 +54,11 @@ public sealed class NetworkStreamTests(Videos videos) : IClassFixture<Videos>
 
             server.Kill();
             server.WaitForExit();
-            WaitFor(() => source.Events.Any(e => e.Kind == SourceEventKind.SourceLost), TimeSpan.FromSeconds(10));
-            WaitFor(() => source.Events.Any(e => e.Kind == SourceEventKind.Reconnecting), TimeSpan.FromSeconds(5));
+            WaitFor(() => source.Events.Any(e => e.Kind == SourceEventKind.SourceLost), TimeSpan.FromSeconds(60));
+            WaitFor(() => source.Events.Any(e => e.Kind == SourceEventKind.Reconnecting), TimeSpan.FromSeconds(60));
 
             (server, _) = Ffmpeg.ServeHttp(videos.Pal, port);
-            WaitFor(() => source.Reconnects >= 1, TimeSpan.FromSeconds(15));
+            WaitFor(() => source.Reconnects >= 1, TimeSpan.FromSeconds(60));
             var before = source.FramesRead;
             TakeFrames(source, 10);
 

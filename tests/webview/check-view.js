@@ -18,7 +18,8 @@ const { chromium } = require("playwright-core");
     await page.goto(url);
     await page.waitForFunction(() => window.m2sStats && window.m2sStats.frames >= 10 && window.m2sStats.maskPixels > 0, null, { timeout: 60000 });
     const first = await page.evaluate(() => ({ ...window.m2sStats }));
-    await page.waitForTimeout(1500);
+    // Ten more frames drawn, however long a busy machine takes to draw them.
+    await page.waitForFunction((drawn) => window.m2sStats.frames >= drawn + 10, first.frames, { timeout: 60000 });
     const second = await page.evaluate(() => ({ ...window.m2sStats }));
     const status = await page.textContent("#status");
     await page.screenshot({ path: screenshot, fullPage: true });

@@ -261,13 +261,17 @@ internal sealed class ClientCall<TRequest, TResponse> : IClientCall, IAsyncStrea
 
     private Status Translate(Exception e, CancellationToken callerToken)
     {
-        if (e is OperationCanceledException)
+        // The deadline resets the stream, so a read in flight may fail with any exception (the response
+        // was disposed under it), not only a cancellation: what fired the call's token decides.
+        var byCaller = _options.CancellationToken.IsCancellationRequested || callerToken.IsCancellationRequested || _disposed;
+        if (e is OperationCanceledException || _cancel.IsCancellationRequested)
         {
-            if (_options.Deadline is { } d && DateTime.UtcNow >= d.ToUniversalTime()) return new Status(StatusCode.DeadlineExceeded, "the call's deadline passed");
-            if (_options.CancellationToken.IsCancellationRequested || callerToken.IsCancellationRequested || _disposed)
+            var deadlineFired = _cancel.IsCancellationRequested && !byCaller && !_channel.Closing.IsCancellationRequested;
+            if (_options.Deadline is { } d && (deadlineFired || DateTime.UtcNow >= d.ToUniversalTime()))
             {
-                return new Status(StatusCode.Cancelled, "the call was cancelled by the client");
+                return new Status(StatusCode.DeadlineExceeded, "the call's deadline passed");
             }
+            if (byCaller) return new Status(StatusCode.Cancelled, "the call was cancelled by the client");
         }
         for (var inner = e; inner is not null; inner = inner.InnerException)
         {

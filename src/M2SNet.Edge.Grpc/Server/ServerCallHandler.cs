@@ -108,7 +108,9 @@ internal sealed class ServerCallHandler<TRequest, TResponse>(Method<TRequest, TR
             logger.LogDebug("{Method}: the client cancelled the call ({Peer})", method.FullName, context.Peer);
             return;
         }
-        catch (OperationCanceledException) when (deadline is not null && DateTime.UtcNow >= deadline)
+        // The token is linked to the client's abort (handled above) and the deadline timer only, so a
+        // cancellation that is not the client's is the deadline (the timer may fire a tick before the clock).
+        catch (OperationCanceledException) when (deadline is not null && cancel.IsCancellationRequested)
         {
             status = new Status(StatusCode.DeadlineExceeded, "the call's deadline passed");
         }
