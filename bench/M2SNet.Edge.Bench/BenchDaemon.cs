@@ -1,5 +1,4 @@
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
 
@@ -9,12 +8,12 @@ namespace M2SNet.Edge.Bench;
 internal static class BenchDaemon
 {
     /// <summary>Until the daemon is ready and its pipeline segments frames (the first run also writes the sample video).</summary>
-    public static async Task<DaemonInfo> WaitUntilStreamingAsync(GrpcChannel channel)
+    public static async Task<DaemonInfo> WaitUntilStreamingAsync(DaemonConnection channel)
     {
-        var client = new SegmentationClient(channel);
+        var client = channel.Segmentation;
         var waited = System.Diagnostics.Stopwatch.StartNew();
         DaemonInfo info;
-        while (!(info = await client.GetInfoAsync().ConfigureAwait(false)).Ready || info.PipelineFps < 1)
+        while (!(info = await client.GetInfoAsync(new GetInfoRequest()).ConfigureAwait(false)).Ready || info.PipelineFps < 1)
         {
             if (waited.Elapsed > TimeSpan.FromMinutes(10)) throw new InvalidOperationException($"the daemon is not streaming: {info.NotReadyReason} {info.Source.State}");
             await Task.Delay(200).ConfigureAwait(false);

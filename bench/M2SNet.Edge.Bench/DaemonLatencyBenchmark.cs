@@ -2,8 +2,8 @@ using System.Text.Json.Serialization;
 using M2SNet.Edge.Client;
 using M2SNet.Edge.Daemon;
 using M2SNet.Edge.Daemon.Configuration;
-using M2SNet.Edge.Grpc.Client;
 using M2SNet.Edge.Protocol.V1;
+using M2SNet.Edge.Protocol;
 
 namespace M2SNet.Edge.Bench;
 
@@ -64,18 +64,18 @@ public static class DaemonLatencyBenchmark
         });
         await using (app.ConfigureAwait(false))
         {
-            await app.StartAsync().ConfigureAwait(false);
+            await DaemonHost.StartAsync(app).ConfigureAwait(false);
             var address = DaemonHost.BoundAddresses(app)[0];
             progress.Report("waiting for the daemon (the first run writes the 1080p sample video)");
             DaemonInfo info;
-            using (var channel = GrpcChannel.ForAddress(address)) info = await BenchDaemon.WaitUntilStreamingAsync(channel).ConfigureAwait(false);
+            using (var channel = DaemonConnection.Open(address)) info = await BenchDaemon.WaitUntilStreamingAsync(channel).ConfigureAwait(false);
 
             async Task<DaemonRun> MeasureAsync(int clients, string label)
             {
                 progress.Report($"{label}, {seconds:0} s");
                 int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
                 var pauseBefore = GC.GetTotalPauseDuration();
-                var result = await StreamBench.RunAsync(() => GrpcChannel.ForAddress(address), clients, TimeSpan.FromSeconds(seconds), warmupFrames: 15,
+                var result = await StreamBench.RunAsync(() => DaemonConnection.Open(address), clients, TimeSpan.FromSeconds(seconds), warmupFrames: 15,
                     new MaskOptions { Encoding = encoding }, new Progress<string>(line => progress.Report($"{label}: {line.Trim()}"))).ConfigureAwait(false);
                 return new DaemonRun(clients, result.AllFrames.Count(), result.Clients.Average(c => c.ReceivedFps), result.Clients.Sum(c => (double)c.Gaps),
                     [GC.CollectionCount(0) - gcBefore[0], GC.CollectionCount(1) - gcBefore[1], GC.CollectionCount(2) - gcBefore[2]],
@@ -89,14 +89,14 @@ public static class DaemonLatencyBenchmark
             // A client that asks for the heaviest messages (JPEG frame, full-size probabilities), reads
             // one and stops reading: the reading client beside it should not notice.
             DaemonRun besideStalled;
-            using (var stalledChannel = GrpcChannel.ForAddress(address))
-            using (var stalled = new Protocol.SegmentationClient(stalledChannel).StreamMasks(new StreamMasksRequest
+            using (var stalledChannel = DaemonConnection.Open(address))
+            using (var stalled = stalledChannel.Segmentation.StreamMasks(new StreamMasksRequest
             {
                 ClientName = "bench-stalled",
                 Options = new MaskOptions { Encoding = MaskEncoding.ProbabilityU8, IncludeFrameJpeg = true },
             }))
             {
-                await stalled.ResponseStream.MoveNext().ConfigureAwait(false);
+                await stalled.ResponseStream.MoveNext(CancellationToken.None).ConfigureAwait(false);
                 besideStalled = await MeasureAsync(1, "1 client beside a stalled one").ConfigureAwait(false);
             }
             await app.StopAsync().ConfigureAwait(false);

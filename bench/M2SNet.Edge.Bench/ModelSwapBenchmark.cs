@@ -4,8 +4,7 @@ using M2SNet.Edge.Daemon;
 using M2SNet.Edge.Daemon.Configuration;
 using M2SNet.Edge.Daemon.Pipeline;
 using M2SNet.Edge.Deployment;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Onnx;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
@@ -67,11 +66,11 @@ public static class ModelSwapBenchmark
                 });
             await using (app.ConfigureAwait(false))
             {
-                await app.StartAsync().ConfigureAwait(false);
-                using var channel = GrpcChannel.ForAddress(DaemonHost.BoundAddresses(app)[0]);
+                await DaemonHost.StartAsync(app).ConfigureAwait(false);
+                using var channel = DaemonConnection.Open(DaemonHost.BoundAddresses(app)[0]);
                 progress.Report("waiting for the daemon");
                 await BenchDaemon.WaitUntilStreamingAsync(channel).ConfigureAwait(false);
-                var admin = new ModelAdminClient(channel);
+                var admin = channel.Admin;
                 var keys = new List<string>();
                 foreach (var bundle in bundles)
                 {
@@ -99,7 +98,7 @@ public static class ModelSwapBenchmark
                 {
                     for (var i = 0; i < swaps; i++)
                     {
-                        var result = await admin.ActivateModelAsync(keys[i % 2]).ConfigureAwait(false);
+                        var result = await admin.ActivateModelAsync(new ActivateModelRequest { Key = keys[i % 2] }).ConfigureAwait(false);
                         if (!result.Activated) throw new InvalidOperationException($"activation {i + 1} failed: {result.Message}");
                         validation.Add(result.ValidationSeconds * 1000);
                         if ((i + 1) % 10 == 0) progress.Report($"{i + 1}/{swaps} swaps");
@@ -143,7 +142,7 @@ public static class ModelSwapBenchmark
     }
 
     /// <summary>Streams to N clients while <paramref name="during"/> runs; each client's account from its first message on.</summary>
-    private static async Task<List<(StreamAccount Account, int Switches)>> StreamAsync(GrpcChannel channel, int clients, Func<Task> during)
+    private static async Task<List<(StreamAccount Account, int Switches)>> StreamAsync(DaemonConnection channel, int clients, Func<Task> during)
     {
         using var stop = new CancellationTokenSource();
         var started = Enumerable.Range(0, clients).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
@@ -152,7 +151,7 @@ public static class ModelSwapBenchmark
             var account = new StreamAccount();
             var switches = 0;
             string? lastVersion = null;
-            using var call = new SegmentationClient(channel).StreamMasks(new StreamMasksRequest
+            using var call = channel.Segmentation.StreamMasks(new StreamMasksRequest
             {
                 ClientName = $"bench-swap-{i + 1}",
                 Options = new MaskOptions { Encoding = MaskEncoding.Rle, Width = 160, Height = 90 },

@@ -1,8 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Security.Cryptography;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
 using Spectre.Console;
@@ -22,7 +21,7 @@ public static class AdminCommands
         command.SetAction(async (parse, cancel) =>
         {
             using var channel = Connection.Open(parse);
-            var list = await new ModelAdminClient(channel).ListModelsAsync(new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10), CancellationToken: cancel));
+            var list = await channel.Admin.ListModelsAsync(new ListModelsRequest(), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: cancel));
             var table = new Table().AddColumns("", "key", "model", "input", "signed by", "installed", "origin");
             foreach (var m in list.Models)
             {
@@ -49,8 +48,8 @@ public static class AdminCommands
             await using (var stream = bundle.OpenRead()) sha = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancel));
             var uploadId = "m2s-" + sha[..32];
             using var channel = Connection.Open(parse);
-            var admin = new ModelAdminClient(channel);
-            var status = await admin.GetUploadStatusAsync(uploadId, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10), CancellationToken: cancel));
+            var admin = channel.Admin;
+            var status = await admin.GetUploadStatusAsync(new GetUploadStatusRequest { UploadId = uploadId }, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: cancel));
             var offset = status.Exists && status.TotalBytes == (ulong)bundle.Length ? (long)status.ReceivedBytes : 0;
             if (offset > 0) Console.Error.WriteLine($"m2s-client: resuming at {offset / 1048576.0:F1} of {bundle.Length / 1048576.0:F1} MiB");
 
@@ -80,7 +79,7 @@ public static class AdminCommands
         command.SetAction(async (parse, cancel) =>
         {
             using var channel = Connection.Open(parse);
-            Print(await new ModelAdminClient(channel).ActivateModelAsync(parse.GetValue(key)!, new CallOptions(Deadline: DateTime.UtcNow.AddMinutes(15), CancellationToken: cancel)));
+            Print(await channel.Admin.ActivateModelAsync(new ActivateModelRequest { Key = parse.GetValue(key)! }, new CallOptions(deadline: DateTime.UtcNow.AddMinutes(15), cancellationToken: cancel)));
             return 0;
         });
         return command;
@@ -92,7 +91,7 @@ public static class AdminCommands
         command.SetAction(async (parse, cancel) =>
         {
             using var channel = Connection.Open(parse);
-            Print(await new ModelAdminClient(channel).RollbackAsync(new CallOptions(Deadline: DateTime.UtcNow.AddMinutes(15), CancellationToken: cancel)));
+            Print(await channel.Admin.RollbackAsync(new RollbackRequest(), new CallOptions(deadline: DateTime.UtcNow.AddMinutes(15), cancellationToken: cancel)));
             return 0;
         });
         return command;

@@ -1,5 +1,4 @@
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
 
@@ -14,11 +13,11 @@ public static class BundleUpload
     /// Sends <paramref name="data"/> from its position (which is <paramref name="offset"/> in the bundle) to its end; the first
     /// message announces the whole bundle. If the daemon ends the call early, its status is what the returned task throws.
     /// </summary>
-    public static async Task<ModelOperationResult> SendAsync(ModelAdminClient admin, Stream data, long offset, long totalBytes, string uploadId,
+    public static async Task<ModelOperationResult> SendAsync(ModelAdmin.ModelAdminClient admin, Stream data, long offset, long totalBytes, string uploadId,
         string? sha256, bool stageOnly, string fileName, int chunkBytes = DefaultChunkBytes, Action<int>? sent = null, Action? uploaded = null,
         CancellationToken cancel = default)
     {
-        using var call = admin.UploadModel(new CallOptions(CancellationToken: cancel));
+        using var call = admin.UploadModel(new CallOptions(cancellationToken: cancel));
         var buffer = new byte[chunkBytes];
         var first = true;
         int read;

@@ -1,16 +1,16 @@
 using System.CommandLine;
 using System.Globalization;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
+using Grpc.Health.V1;
 using Spectre.Console;
 
 namespace M2SNet.Edge.Client;
 
 public static class Commands
 {
-    private static CallOptions Deadline(int seconds = 10) => new(Deadline: DateTime.UtcNow.AddSeconds(seconds));
+    private static CallOptions Deadline(int seconds = 10) => new(deadline: DateTime.UtcNow.AddSeconds(seconds));
 
     public static Command Info()
     {
@@ -18,7 +18,7 @@ public static class Commands
         command.SetAction(async (parse, cancel) =>
         {
             using var channel = Connection.Open(parse);
-            var info = await new SegmentationClient(channel).GetInfoAsync(Deadline() with { CancellationToken = cancel });
+            var info = await channel.Segmentation.GetInfoAsync(new GetInfoRequest(), Deadline().WithCancellationToken(cancel));
             var grid = new Grid().AddColumn().AddColumn();
             void Row(string k, string v) => grid.AddRow(new Text(k, new Style(Color.Grey)), new Text(v));
             Row("daemon", $"{info.DaemonVersion} at {channel.Address}, up {TimeSpan.FromSeconds(Math.Round(info.UptimeSeconds))}");
@@ -46,7 +46,7 @@ public static class Commands
         command.SetAction(async (parse, cancel) =>
         {
             using var channel = Connection.Open(parse);
-            var reply = await new HealthClient(channel).CheckAsync(parse.GetValue(service)!, Deadline() with { CancellationToken = cancel });
+            var reply = await channel.Health.CheckAsync(new HealthCheckRequest { Service = parse.GetValue(service)! }, Deadline().WithCancellationToken(cancel));
             Console.WriteLine(reply.Status.ToString());
             return reply.Status == global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;
         });
@@ -72,7 +72,7 @@ public static class Commands
         return command;
     }
 
-    internal static async Task<int> RunBenchAsync(ParseResult parse, Func<GrpcChannel> open, CancellationToken cancel)
+    internal static async Task<int> RunBenchAsync(ParseResult parse, Func<DaemonConnection> open, CancellationToken cancel)
     {
         var clients = parse.GetValue(Clients);
         var seconds = parse.GetValue(Seconds);
@@ -80,7 +80,7 @@ public static class Commands
         BenchSetup setup;
         using (var probe = open())
         {
-            var info = await new SegmentationClient(probe).GetInfoAsync(Deadline() with { CancellationToken = cancel });
+            var info = await probe.Segmentation.GetInfoAsync(new GetInfoRequest(), Deadline().WithCancellationToken(cancel));
             setup = new BenchSetup(probe.Address.ToString(), $"{info.Model?.Id} {info.Model?.Version}", info.ExecutionProvider,
                 $"{info.Source.Description} {info.Source.Width}x{info.Source.Height} at {info.Source.Fps:0.##} fps", options.Encoding, options.IncludeFrameJpeg, parse.GetValue(Warmup));
             Console.Error.WriteLine($"m2s-client: {clients} client(s) for {seconds:0.#} s on {probe.Address}: {info.Model?.Id} on {info.ExecutionProvider}, " +
@@ -118,7 +118,7 @@ public static class Commands
         SegmentBench.PrintTable(trips);
         if (parse.GetValue(Out) is { } folder)
         {
-            var info = await new SegmentationClient(channel).GetInfoAsync(Deadline() with { CancellationToken = cancel });
+            var info = await channel.Segmentation.GetInfoAsync(new GetInfoRequest(), Deadline().WithCancellationToken(cancel));
             var setup = new BenchSetup(channel.Address.ToString(), $"{info.Model?.Id} {info.Model?.Version}", info.ExecutionProvider, video.FullName,
                 MaskEncoding.Rle, FrameJpeg: false, parse.GetValue(Warmup));
             foreach (var file in BenchReport.WriteSegment(trips, setup, folder.FullName)) Console.WriteLine($"wrote {file}");

@@ -1,7 +1,6 @@
 using System.CommandLine;
-using System.Net;
 using System.Security.Cryptography.X509Certificates;
-using M2SNet.Edge.Grpc.Client;
+using M2SNet.Edge.Protocol;
 
 namespace M2SNet.Edge.Client;
 
@@ -29,11 +28,11 @@ public static class Connection
         Recursive = true,
     };
 
-    public static GrpcChannel Open(ParseResult parse)
+    public static DaemonConnection Open(ParseResult parse)
     {
         var address = parse.GetValue(Address)!;
         if (!address.Contains("://", StringComparison.Ordinal)) address = "http://" + address;
-        var options = new GrpcChannelOptions { MaxReceiveMessageSize = 64 * 1024 * 1024 };
+        var options = new DaemonConnectionOptions { MaxReceiveMessageSize = 64 * 1024 * 1024 };
         if (parse.GetValue(Ca) is { } ca) options = options with { TrustedCertificate = X509CertificateLoader.LoadCertificateFromFile(ca.FullName) };
         if (parse.GetValue(Cert) is { } cert)
         {
@@ -46,10 +45,6 @@ public static class Connection
         {
             options = options with { Headers = new Dictionary<string, string> { ["authorization"] = "Bearer " + File.ReadAllText(tokenFile.FullName).Trim() } };
         }
-        return GrpcChannel.ForAddress(address, options);
+        return DaemonConnection.Open(address, options);
     }
-
-    /// <summary>Whether the daemon runs on this machine, so that its monotonic timestamps compare with ours.</summary>
-    public static bool IsLocal(GrpcChannel channel) =>
-        channel.Address.IsLoopback || (IPAddress.TryParse(channel.Address.Host, out var ip) && IPAddress.IsLoopback(ip));
 }

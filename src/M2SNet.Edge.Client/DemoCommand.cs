@@ -2,10 +2,10 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Grpc.Core;
 using Grpc.Health.V1;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
 using M2SNet.Edge.Protocol;
+using M2SNet.Edge.Protocol.V1;
 
 namespace M2SNet.Edge.Client;
 
@@ -45,7 +45,7 @@ public static class DemoCommand
             try
             {
                 await WaitUntilServingAsync(address, process, cancel);
-                return await Commands.RunBenchAsync(parse, () => GrpcChannel.ForAddress(address), cancel);
+                return await Commands.RunBenchAsync(parse, () => DaemonConnection.Open(address), cancel);
             }
             finally
             {
@@ -80,20 +80,20 @@ public static class DemoCommand
     private static async Task WaitUntilServingAsync(string address, Process daemon, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
-        using var channel = GrpcChannel.ForAddress(address);
-        var health = new HealthClient(channel);
+        using var channel = DaemonConnection.Open(address);
+        var health = channel.Health;
         while (true)
         {
             if (daemon.HasExited) throw new IOException($"the daemon exited with code {daemon.ExitCode} before it was ready (its log is above)");
             if (clock.Elapsed > TimeSpan.FromMinutes(10)) throw new IOException("the daemon was not ready after 10 minutes");
             try
             {
-                var reply = await health.CheckAsync(options: new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(5), CancellationToken: cancel));
+                var reply = await health.CheckAsync(new HealthCheckRequest(), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: cancel));
                 // SERVING says the model is warm; the measurement starts once frames flow too (on the
                 // first run the daemon writes its sample video before it can stream it).
                 if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
                 {
-                    var info = await new SegmentationClient(channel).GetInfoAsync(new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(5), CancellationToken: cancel));
+                    var info = await channel.Segmentation.GetInfoAsync(new GetInfoRequest(), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: cancel));
                     if (info.Source.State == "streaming" && info.Source.FramesCaptured > 0) return;
                 }
             }

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.OpenCv;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
@@ -97,7 +96,7 @@ public static class OverlayCommand
 }
 
 /// <summary>One overlay session: frames in, overlaid frames out, reconnecting with backoff when the stream breaks.</summary>
-public sealed class OverlayRun(Func<GrpcChannel> open, OverlayStyle style, string? videoPath, string? snapshotFolder, int snapshotEvery, int maxFrames, double maxSeconds)
+public sealed class OverlayRun(Func<DaemonConnection> open, OverlayStyle style, string? videoPath, string? snapshotFolder, int snapshotEvery, int maxFrames, double maxSeconds)
 {
     public int Frames { get; private set; }
 
@@ -124,13 +123,13 @@ public sealed class OverlayRun(Func<GrpcChannel> open, OverlayStyle style, strin
                 using var channel = open();
                 try
                 {
-                    var info = await new SegmentationClient(channel).GetInfoAsync(new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10), CancellationToken: limit.Token));
-                    using var call = new SegmentationClient(channel).StreamMasks(new StreamMasksRequest
+                    var info = await channel.Segmentation.GetInfoAsync(new GetInfoRequest(), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: limit.Token));
+                    using var call = channel.Segmentation.StreamMasks(new StreamMasksRequest
                     {
                         ClientName = "m2s-client-overlay",
                         Options = new MaskOptions { Encoding = MaskEncoding.Bitpacked, IncludeFrameJpeg = true },
-                    }, new CallOptions(CancellationToken: limit.Token));
-                    var sameMachine = Connection.IsLocal(channel);
+                    }, new CallOptions(cancellationToken: limit.Token));
+                    var sameMachine = channel.IsLocal;
                     while (await call.ResponseStream.MoveNext(limit.Token))
                     {
                         backoff = TimeSpan.FromMilliseconds(500);

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using M2SNet.Edge.Client;
-using M2SNet.Edge.Grpc;
+using Grpc.Core;
 
 var root = new RootCommand("m2s-client: clients of the M2SNet.Edge daemon (info, health, latency benchmark, demo, model administration).")
 {

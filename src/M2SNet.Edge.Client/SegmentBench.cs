@@ -1,6 +1,5 @@
 using System.Globalization;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.OpenCv;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
@@ -19,12 +18,12 @@ public readonly record struct RoundTrip(ulong Sequence, double SentAtSeconds, do
 /// </summary>
 public static class SegmentBench
 {
-    public static async Task<IReadOnlyList<RoundTrip>> RunAsync(GrpcChannel channel, string videoPath, TimeSpan duration, int warmupFrames,
+    public static async Task<IReadOnlyList<RoundTrip>> RunAsync(DaemonConnection channel, string videoPath, TimeSpan duration, int warmupFrames,
         int jpegQuality, IProgress<string>? progress, CancellationToken cancel)
     {
         using var capture = new VideoCapture(videoPath);
         var fps = capture.Fps is > 0 and < 240 ? capture.Fps : 30;
-        using var call = new SegmentationClient(channel).Segment(new CallOptions(CancellationToken: cancel));
+        using var call = channel.Segmentation.Segment(new CallOptions(cancellationToken: cancel));
         var trips = new List<RoundTrip>();
         var start = LatencyRecorder.MonotonicNowNs;
         var reader = Task.Run(async () =>

@@ -1,5 +1,4 @@
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
 
@@ -36,14 +35,14 @@ public sealed record StreamBenchResult(IReadOnlyList<LatencyRecorder> Clients, T
 /// </summary>
 public static class StreamBench
 {
-    public static async Task<StreamBenchResult> RunAsync(Func<GrpcChannel> openChannel, int clients, TimeSpan duration, int warmupFrames,
+    public static async Task<StreamBenchResult> RunAsync(Func<DaemonConnection> openChannel, int clients, TimeSpan duration, int warmupFrames,
         MaskOptions maskOptions, IProgress<string>? progress = null, CancellationToken cancel = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(clients, 1);
         var channels = Enumerable.Range(0, clients).Select(_ => openChannel()).ToArray();
         try
         {
-            var sameMachine = Connection.IsLocal(channels[0]);
+            var sameMachine = channels[0].IsLocal;
             var recorders = channels.Select(_ => new LatencyRecorder(sameMachine, warmupFrames)).ToArray();
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             var started = DateTime.UtcNow;
@@ -79,15 +78,15 @@ public static class StreamBench
         }
     }
 
-    private static async Task ReadAsync(GrpcChannel channel, int index, LatencyRecorder recorder, MaskOptions options, CancellationToken stop)
+    private static async Task ReadAsync(DaemonConnection channel, int index, LatencyRecorder recorder, MaskOptions options, CancellationToken stop)
     {
-        var client = new SegmentationClient(channel);
+        var client = channel.Segmentation;
         using var call = client.StreamMasks(new StreamMasksRequest { ClientName = $"m2s-client-bench-{index + 1}", Options = options },
-            new CallOptions(CancellationToken: stop));
+            new CallOptions(cancellationToken: stop));
         try
         {
             while (await call.ResponseStream.MoveNext(stop).ConfigureAwait(false)) recorder.Record(call.ResponseStream.Current);
-            throw new RpcException(StatusCode.Unavailable, "the daemon ended the stream");
+            throw new RpcException(new Status(StatusCode.Unavailable, "the daemon ended the stream"));
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && stop.IsCancellationRequested)
         {

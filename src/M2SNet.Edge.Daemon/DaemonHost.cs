@@ -5,9 +5,8 @@ using M2SNet.Edge.Daemon.Observability;
 using M2SNet.Edge.Daemon.Pipeline;
 using M2SNet.Edge.Daemon.Services;
 using M2SNet.Edge.Daemon.Streaming;
-using M2SNet.Edge.Grpc.Server;
-using M2SNet.Edge.OnnxRuntime;
-using M2SNet.Edge.OpenCv;
+using Grpc.AspNetCore.Server;
+using Grpc.HealthCheck;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -32,8 +31,9 @@ public sealed class DaemonConfigurationException(IReadOnlyList<string> errors)
 
 /// <summary>
 /// Composes the daemon: layered configuration, Kestrel endpoints (gRPC on HTTP/2; /metrics and
-/// /healthz on plain HTTP), the pipeline host, and the services. The program and the tests build
-/// it the same way.
+/// /healthz on plain HTTP), the pipeline host, and the services on Grpc.AspNetCore (the contract's
+/// two services, the standard health service and server reflection). The program, the tests and
+/// the benchmarks build and start it the same way (<see cref="Build"/>, <see cref="StartAsync"/>).
 /// </summary>
 public static class DaemonHost
 {
@@ -66,34 +66,37 @@ public static class DaemonHost
         configuration.AddInMemoryCollection(commandLine.Settings);
         if (overrides is not null) configuration.AddInMemoryCollection(overrides);
 
-        var options = new DaemonOptions();
-        try
-        {
-            configuration.GetSection(DaemonOptions.Section).Bind(options);
-        }
-        catch (InvalidOperationException e)
-        {
-            throw new DaemonConfigurationException([e.Message + (e.InnerException is null ? "" : " " + e.InnerException.Message)]);
-        }
-        var errors = DaemonOptionsValidator.Validate(options);
-        if (errors.Count > 0) throw new DaemonConfigurationException(errors);
-
         builder.Logging.ClearProviders();
         builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
         builder.Logging.AddConsole();
 
-        builder.Services.AddSingleton(Options.Create(options));
-        builder.Services.Configure<GrpcServerOptions>(g =>
+        // Bound from the layers above and checked, all errors at once, when the host starts (StartAsync).
+        builder.Services.AddOptions<DaemonOptions>().Bind(configuration.GetSection(DaemonOptions.Section)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<DaemonOptions>, DaemonOptionsValidator>();
+
+        builder.Services.AddGrpc(grpc =>
         {
-            g.MaxReceiveMessageSize = options.Limits.MaxReceiveMessageBytes;
-            g.MaxSendMessageSize = options.Limits.MaxSendMessageBytes;
+            // Messages arrive and leave uncompressed unless a client compresses its own (gzip is understood).
+            grpc.EnableDetailedErrors = false;
+        }).AddServiceOptions<ModelAdminService>(admin => admin.Interceptors.Add<AdminAccessInterceptor>());
+        // Grpc.AspNetCore reads these when the services are mapped, and Kestrel its endpoints when the
+        // application is built: both before the host starts and validates the options. So they are read
+        // from the configuration as it stands; a value that does not bind is one of the start-up errors.
+        builder.Services.AddOptions<GrpcServiceOptions>().Configure(grpc =>
+        {
+            var limits = Unvalidated(configuration).Limits;
+            grpc.MaxReceiveMessageSize = limits.MaxReceiveMessageBytes;
+            grpc.MaxSendMessageSize = limits.MaxSendMessageBytes;
         });
+        builder.Services.AddGrpcReflection();
+        builder.Services.AddSingleton<HealthServiceImpl>();
+        builder.Services.AddSingleton<HealthReporter>();
+
         builder.Services.AddSingleton<DaemonState>();
         builder.Services.AddSingleton<PipelineMetrics>();
         builder.Services.AddSingleton<ActivePipeline>();
-        builder.Services.AddSingleton(_ => new MaskPublisher(options.Stream.MaxSubscribers));
+        builder.Services.AddSingleton(s => new MaskPublisher(s.GetRequiredService<IOptions<DaemonOptions>>().Value.Stream.MaxSubscribers));
         builder.Services.AddSingleton<SegmentationService>();
-        builder.Services.AddSingleton<HealthService>();
         builder.Services.AddSingleton<PrometheusExposition>();
         builder.Services.AddSingleton<Models.ModelUpdater>();
         builder.Services.AddSingleton<AdminAccess>();
@@ -101,10 +104,14 @@ public static class DaemonHost
         builder.Services.AddSingleton<WebView>();
         builder.Services.AddHostedService<PipelineHost>();
         builder.Services.AddHostedService<Models.DropFolderWatcher>();
-        var systemd = Appliance.SystemdOptions.FromEnvironment(Environment.GetEnvironmentVariable);
-        if (options.Systemd.NotifySocket is { Length: > 0 } socket) systemd = systemd with { NotifySocket = socket };
-        if (options.Systemd.WatchdogSeconds is > 0 and var seconds) systemd = systemd with { WatchdogInterval = TimeSpan.FromSeconds(seconds) };
-        builder.Services.AddSingleton(systemd);
+        builder.Services.AddSingleton(s =>
+        {
+            var daemon = s.GetRequiredService<IOptions<DaemonOptions>>().Value;
+            var systemd = Appliance.SystemdOptions.FromEnvironment(Environment.GetEnvironmentVariable);
+            if (daemon.Systemd.NotifySocket is { Length: > 0 } socket) systemd = systemd with { NotifySocket = socket };
+            if (daemon.Systemd.WatchdogSeconds is > 0 and var seconds) systemd = systemd with { WatchdogInterval = TimeSpan.FromSeconds(seconds) };
+            return systemd;
+        });
         builder.Services.AddHostedService<Appliance.SystemdNotifier>();
         builder.Services.AddSingleton<Appliance.OperatorPanel>();
         builder.Services.AddHostedService(s => s.GetRequiredService<Appliance.OperatorPanel>());
@@ -118,44 +125,100 @@ public static class DaemonHost
             // A frame message is one HTTP/2 stream's worth of data; larger windows keep a 1080p frame in flight.
             kestrel.Limits.Http2.InitialConnectionWindowSize = 4 * 1024 * 1024;
             kestrel.Limits.Http2.InitialStreamWindowSize = 2 * 1024 * 1024;
-            kestrel.Limits.MaxRequestBodySize = null;
-            Listen(kestrel, ListenAddress.Parse(options.Endpoints.Grpc, "Daemon:Endpoints:Grpc"), HttpProtocols.Http2, options.Tls);
-            if (!string.IsNullOrWhiteSpace(options.Endpoints.Http))
+        });
+        builder.Services.AddOptions<KestrelServerOptions>().Configure(kestrel =>
+        {
+            var options = Unvalidated(configuration);
+            try
             {
-                var http = ListenAddress.Parse(options.Endpoints.Http, "Daemon:Endpoints:Http");
-                Listen(kestrel, http, http.Tls ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1, options.Tls);
+                if (!TryParse(options.Endpoints.Grpc, "Daemon:Endpoints:Grpc", out var grpc)) return;
+                Listen(kestrel, grpc, HttpProtocols.Http2, options.Tls);
+                if (!string.IsNullOrWhiteSpace(options.Endpoints.Http) && TryParse(options.Endpoints.Http, "Daemon:Endpoints:Http", out var http))
+                {
+                    Listen(kestrel, http, http.Tls ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1, options.Tls);
+                }
+            }
+            catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or ArgumentException)
+            {
+                // A certificate that does not load: the validator reports it when the host starts, before anything listens.
             }
         });
 
         var app = builder.Build();
-        var log = app.Services.GetRequiredService<ILoggerFactory>();
-        OrtEnvironment.UseLogger(log);
-        var ortLibrary = configuration[OrtEnvironmentOptions.LibraryPathConfigKey];
-        try
-        {
-            OrtEnvironment.Initialize(new OrtEnvironmentOptions { LibraryPath = string.IsNullOrWhiteSpace(ortLibrary) ? null : ortLibrary });
-        }
-        catch (OrtLibraryException e)
-        {
-            // The daemon still starts and says NOT_SERVING with this reason (the model load fails the same way).
-            log.CreateLogger("m2s-edged").LogCritical("{Reason}", e.Message);
-        }
-        // Frames are due every 33 ms: no blocking full collections while the video runs.
-        System.Runtime.GCSettings.LatencyMode = System.Runtime.GCLatencyMode.SustainedLowLatency;
-        // OpenCV's own worker threads would compete with ONNX Runtime's for the same cores.
-        Cv2.SetNumThreads(1);
-
-        app.Services.GetRequiredService<SegmentationService>().MapTo(app);
-        app.Services.GetRequiredService<HealthService>().MapTo(app);
-        app.Services.GetRequiredService<ModelAdminService>().MapTo(app);
-        app.MapGrpcUnimplemented();
-        app.MapGet("/healthz", (HealthService health, DaemonState state) =>
+        app.UseMiddleware<EarlyEndDrain>();
+        app.MapGrpcService<SegmentationService>();
+        app.MapGrpcService<ModelAdminService>();
+        app.MapGrpcService<HealthServiceImpl>();
+        app.MapGrpcReflectionService();
+        app.MapGet("/healthz", (HealthReporter health, DaemonState state) =>
             health.Current == global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving
                 ? Results.Text($"SERVING\nsource: {state.SourceState}\n")
                 : Results.Text($"NOT_SERVING: {state.Reason}\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         app.MapGet("/metrics", (PrometheusExposition metrics) => Results.Text(metrics.Render(), PrometheusExposition.ContentType));
-        app.Services.GetRequiredService<WebView>().MapTo(app);
+        WebView.MapTo(app);
+        // Health says NOT_SERVING as soon as the daemon starts stopping, before its calls end.
+        app.Lifetime.ApplicationStopping.Register(() => app.Services.GetRequiredService<HealthReporter>().Stopping());
         return app;
+    }
+
+    /// <summary>
+    /// Starts a built daemon: the process-wide settings first (once per process), then the host, which
+    /// checks the configuration before anything runs. A configuration it refuses is a
+    /// <see cref="DaemonConfigurationException"/> with every reason; the program, the tests and the
+    /// benchmarks all start the daemon here.
+    /// </summary>
+    public static async Task StartAsync(WebApplication app)
+    {
+        DaemonProcess.Initialize(app.Configuration);
+        // Created now so that health answers NOT_SERVING (not NOT_FOUND) from the first call.
+        app.Services.GetRequiredService<HealthReporter>();
+        try
+        {
+            await app.StartAsync().ConfigureAwait(false);
+        }
+        // The options are checked before any hosted service starts: nothing to stop.
+        catch (OptionsValidationException e)
+        {
+            throw new DaemonConfigurationException([.. e.Failures]);
+        }
+        catch (InvalidOperationException e) when (e.Message.Contains("Failed to convert configuration value", StringComparison.Ordinal))
+        {
+            // A value of the wrong type (MaxFrameWidth=wide): the binder names the setting.
+            throw new DaemonConfigurationException([e.Message + (e.InnerException is null ? "" : " " + e.InnerException.Message)]);
+        }
+        catch (DaemonConfigurationException)
+        {
+            await StopAfterFailedStartAsync(app).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The options as configured, before validation (a section that does not bind gives the defaults).</summary>
+    private static DaemonOptions Unvalidated(IConfiguration configuration)
+    {
+        var options = new DaemonOptions();
+        try
+        {
+            configuration.GetSection(DaemonOptions.Section).Bind(options);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        return options;
+    }
+
+    private static bool TryParse(string url, string key, out ListenAddress address)
+    {
+        try
+        {
+            address = ListenAddress.Parse(url, key);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            address = null!;
+            return false;
+        }
     }
 
     /// <summary>

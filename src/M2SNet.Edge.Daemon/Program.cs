@@ -39,7 +39,12 @@ await using (app)
         Console.Error.WriteLine($"m2s-edged: listening on {string.Join(", ", DaemonHost.BoundAddresses(app))} (gRPC first); Ctrl-C stops"));
     try
     {
-        await app.StartAsync();
+        await DaemonHost.StartAsync(app);
+    }
+    catch (DaemonConfigurationException e)
+    {
+        Console.Error.WriteLine($"m2s-edged: {e.Message}");
+        return 2;
     }
     catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException or Microsoft.AspNetCore.Connections.AddressInUseException
                                 || e.Message.Contains("address", StringComparison.OrdinalIgnoreCase))

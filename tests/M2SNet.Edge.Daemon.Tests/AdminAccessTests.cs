@@ -1,7 +1,8 @@
 using System.Net;
 using M2SNet.Edge.Daemon.Configuration;
 using M2SNet.Edge.Daemon.Services;
-using M2SNet.Edge.Grpc;
+using Grpc.Core;
+using M2SNet.Edge.Protocol.V1;
 using Microsoft.Extensions.Options;
 
 namespace M2SNet.Edge.Daemon.Tests;
@@ -70,7 +71,7 @@ public sealed class AdminAccessTests
     public async Task Loopback_client_reaches_the_admin_service_of_a_running_daemon()
     {
         await using var daemon = await TestDaemon.StartAsync(TestBundles.Settings());
-        var list = await daemon.Admin.ListModelsAsync();
+        var list = await daemon.Admin.ListModelsAsync(new ListModelsRequest(), cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal("factory", list.ActiveKey);
     }
 }

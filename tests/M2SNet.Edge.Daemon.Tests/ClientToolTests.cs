@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Text.Json;
 using M2SNet.Edge.Client;
-using M2SNet.Edge.Grpc.Client;
 using M2SNet.Edge.OpenCv;
 using M2SNet.Edge.Protocol.V1;
+using M2SNet.Edge.Protocol;
 
 namespace M2SNet.Edge.Daemon.Tests;
 
@@ -17,7 +17,7 @@ public sealed class ClientToolTests(DaemonFixture fixture)
     {
         var folder = Directory.CreateTempSubdirectory("m2s-overlay-").FullName;
         var video = Path.Combine(folder, "overlay.mp4");
-        var run = new OverlayRun(() => GrpcChannel.ForAddress(Daemon.GrpcAddress), new OverlayStyle(new Scalar(255, 0, 255), 0.6, Contour: false),
+        var run = new OverlayRun(() => DaemonConnection.Open(Daemon.GrpcAddress), new OverlayStyle(new Scalar(255, 0, 255), 0.6, Contour: false),
             video, Path.Combine(folder, "png"), snapshotEvery: 10, maxFrames: 30, maxSeconds: 60);
 
         await run.RunAsync(_ => { }, TestContext.Current.CancellationToken);
@@ -45,7 +45,7 @@ public sealed class ClientToolTests(DaemonFixture fixture)
     {
         var first = await TestDaemon.StartAsync();
         var address = first.GrpcAddress;
-        var run = new OverlayRun(() => GrpcChannel.ForAddress(address), new OverlayStyle(new Scalar(0, 255, 0), 0.4, Contour: true),
+        var run = new OverlayRun(() => DaemonConnection.Open(address), new OverlayStyle(new Scalar(0, 255, 0), 0.4, Contour: true),
             videoPath: null, Directory.CreateTempSubdirectory("m2s-overlay-").FullName, snapshotEvery: 1000, maxFrames: 0, maxSeconds: 0);
         var log = new List<string>();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
@@ -76,7 +76,7 @@ public sealed class ClientToolTests(DaemonFixture fixture)
     [Fact]
     public async Task Bench_report_has_the_percentiles_per_client_rates_every_frame_and_a_plot()
     {
-        var result = await StreamBench.RunAsync(() => GrpcChannel.ForAddress(Daemon.GrpcAddress), clients: 2, TimeSpan.FromSeconds(3), warmupFrames: 5,
+        var result = await StreamBench.RunAsync(() => DaemonConnection.Open(Daemon.GrpcAddress), clients: 2, TimeSpan.FromSeconds(3), warmupFrames: 5,
             new MaskOptions { Encoding = MaskEncoding.Rle }, cancel: TestContext.Current.CancellationToken);
         var folder = Directory.CreateTempSubdirectory("m2s-bench-").FullName;
 
@@ -101,7 +101,7 @@ public sealed class ClientToolTests(DaemonFixture fixture)
     [Fact]
     public async Task Segment_bench_times_each_frame_from_send_to_mask_on_the_clients_clock()
     {
-        using var channel = GrpcChannel.ForAddress(Daemon.GrpcAddress);
+        using var channel = DaemonConnection.Open(Daemon.GrpcAddress);
 
         var trips = await SegmentBench.RunAsync(channel, TestVideo.Path_, TimeSpan.FromSeconds(2), warmupFrames: 5, jpegQuality: 85, null, TestContext.Current.CancellationToken);
 

@@ -44,7 +44,7 @@ public sealed class InteropTests(DaemonFixture fixture)
             Assert.Equal("7", lines[0].GetProperty("clientSequence").GetString());
             Assert.True(lines[^1].GetProperty("end").GetBoolean());
 
-            using var call = _daemon.Client.Segment(new M2SNet.Edge.Grpc.Client.CallOptions(CancellationToken: TestContext.Current.CancellationToken));
+            using var call = _daemon.Client.Segment(new Grpc.Core.CallOptions(cancellationToken: TestContext.Current.CancellationToken));
             await call.RequestStream.WriteAsync(new M2SNet.Edge.Protocol.V1.SegmentRequest
             {
                 Frame = new M2SNet.Edge.Protocol.V1.Frame

@@ -1,6 +1,5 @@
 using M2SNet.Edge.Client;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Protocol.V1;
 
 namespace M2SNet.Edge.Daemon.Tests;
@@ -37,7 +36,7 @@ public sealed class ModelSwapTests(ITestOutputHelper output)
         var times = new List<double>();
         for (var i = 0; i < 50; i++)
         {
-            var result = await daemon.Admin.ActivateModelAsync(i % 2 == 0 ? constant.Key : demo.Key, new CallOptions(CancellationToken: ct));
+            var result = await daemon.Admin.ActivateModelAsync(new ActivateModelRequest { Key = i % 2 == 0 ? constant.Key : demo.Key }, new CallOptions(cancellationToken: ct));
             Assert.True(result.Activated, result.Message);
             times.Add(result.ValidationSeconds);
         }

@@ -1,7 +1,6 @@
 using M2SNet.Edge.Daemon.Models;
 using M2SNet.Edge.Deployment;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Protocol.V1;
 
 namespace M2SNet.Edge.Daemon.Tests;
@@ -13,21 +12,21 @@ public sealed class ModelUpdateTests
     public async Task Uploaded_bundle_becomes_the_active_model_and_rollback_returns_to_the_factory_model()
     {
         await using var daemon = await TestDaemon.StartAsync(TestBundles.Settings());
-        var factory = (await daemon.Client.GetInfoAsync()).Model;
+        var factory = (await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).Model;
 
         var result = await TestBundles.UploadAsync(daemon.Admin, TestBundles.Constant(), chunk: 4096);
         Assert.True(result.Activated, result.Message);
         Assert.Equal("constant-lesion", result.Model.Id);
         Assert.True(result.Replaced.Factory);
-        Assert.Equal("constant-lesion", (await daemon.Client.GetInfoAsync()).Model.Id);
-        var list = await daemon.Admin.ListModelsAsync();
+        Assert.Equal("constant-lesion", (await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).Model.Id);
+        var list = await daemon.Admin.ListModelsAsync(new ListModelsRequest(), cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(result.Model.Key, list.ActiveKey);
         Assert.Contains(list.Models, m => m.Factory && m.Previous);
         Assert.Equal(TestBundles.Key.KeyId, list.Models.Single(m => m.Active).SignedBy);
 
-        var back = await daemon.Admin.RollbackAsync();
+        var back = await daemon.Admin.RollbackAsync(new RollbackRequest(), cancellationToken: TestContext.Current.CancellationToken);
         Assert.True(back.Model.Factory);
-        Assert.Equal(factory.Id, (await daemon.Client.GetInfoAsync()).Model.Id);
+        Assert.Equal(factory.Id, (await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).Model.Id);
     }
 
     [Fact]
@@ -35,17 +34,17 @@ public sealed class ModelUpdateTests
     {
         await using var daemon = await TestDaemon.StartAsync(TestBundles.Settings(("Daemon:Model:Path", "/nonexistent/model.onnx")), waitUntilServing: false);
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!(await daemon.Client.GetInfoAsync()).NotReadyReason.Contains("model file not found", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        while (!(await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).NotReadyReason.Contains("model file not found", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
         {
             await Task.Delay(100, TestContext.Current.CancellationToken);
         }
-        Assert.Contains("model file not found", (await daemon.Client.GetInfoAsync()).NotReadyReason);
+        Assert.Contains("model file not found", (await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).NotReadyReason);
 
         await TestBundles.UploadAsync(daemon.Admin, TestBundles.Constant());
 
         await daemon.WaitUntilServingAsync();
         using var call = daemon.Client.StreamMasks(new StreamMasksRequest { Options = new MaskOptions { Encoding = MaskEncoding.None } },
-            new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(30), CancellationToken: TestContext.Current.CancellationToken));
+            new CallOptions(deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: TestContext.Current.CancellationToken));
         // The source opens and frames flow only if the pipeline started after the late model.
         Assert.True(await call.ResponseStream.MoveNext(TestContext.Current.CancellationToken));
         Assert.Equal("constant-lesion", call.ResponseStream.Current.Model.Id);
@@ -61,8 +60,8 @@ public sealed class ModelUpdateTests
             key = (await TestBundles.UploadAsync(first.Admin, TestBundles.Constant())).Model.Key;
         }
         await using var second = await TestDaemon.StartAsync(settings);
-        Assert.Equal("constant-lesion", (await second.Client.GetInfoAsync()).Model.Id);
-        Assert.Equal(key, (await second.Admin.ListModelsAsync()).ActiveKey);
+        Assert.Equal("constant-lesion", (await second.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).Model.Id);
+        Assert.Equal(key, (await second.Admin.ListModelsAsync(new ListModelsRequest(), cancellationToken: TestContext.Current.CancellationToken)).ActiveKey);
     }
 
     [Fact]
@@ -79,7 +78,7 @@ public sealed class ModelUpdateTests
         await File.AppendAllTextAsync(Path.Combine(state, "models", key, ModelBundle.OnnxEntry), "tampered", TestContext.Current.CancellationToken);
 
         await using var second = await TestDaemon.StartAsync(settings);
-        Assert.Equal(TestBundles.DemoManifest.ModelId, (await second.Client.GetInfoAsync()).Model.Id);
+        Assert.Equal(TestBundles.DemoManifest.ModelId, (await second.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).Model.Id);
         var audit = new AuditLog(Path.Combine(state, "audit.log")).Read();
         Assert.Contains(audit, e => e is { Action: "startup", Outcome: "rejected", Check: "Hash" } && e.Model == key);
     }
@@ -93,7 +92,7 @@ public sealed class ModelUpdateTests
 
         await StatusAssert.ThrowsAsync(StatusCode.Aborted,
             () => TestBundles.UploadAsync(daemon.Admin, bundle, id, chunk: 100_000, stopAfter: 1_000_000), "truncated");
-        var status = await daemon.Admin.GetUploadStatusAsync(id);
+        var status = await daemon.Admin.GetUploadStatusAsync(new GetUploadStatusRequest { UploadId = id }, cancellationToken: TestContext.Current.CancellationToken);
         Assert.True(status.Exists);
         Assert.Equal(1_000_000ul, status.ReceivedBytes);
         Assert.Equal((ulong)bundle.Length, status.TotalBytes);
@@ -101,8 +100,8 @@ public sealed class ModelUpdateTests
         await StatusAssert.ThrowsAsync(StatusCode.OutOfRange, () => TestBundles.UploadAsync(daemon.Admin, bundle, id, offset: 500_000), "send from offset 1000000");
         var result = await TestBundles.UploadAsync(daemon.Admin, bundle, id, chunk: 100_000, offset: 1_000_000);
         Assert.True(result.Activated);
-        Assert.Equal("1.1.0", (await daemon.Client.GetInfoAsync()).Model.Version);
-        Assert.False((await daemon.Admin.GetUploadStatusAsync(id)).Exists);
+        Assert.Equal("1.1.0", (await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).Model.Version);
+        Assert.False((await daemon.Admin.GetUploadStatusAsync(new GetUploadStatusRequest { UploadId = id }, cancellationToken: TestContext.Current.CancellationToken)).Exists);
     }
 
     public static TheoryData<string> InvalidBundles => ["bad signature", "untrusted key", "wrong hash", "damaged zip", "missing signature",
@@ -113,7 +112,7 @@ public sealed class ModelUpdateTests
     public async Task Invalid_bundle_is_rejected_with_its_reason_and_the_active_model_is_kept(string kind)
     {
         await using var daemon = await TestDaemon.StartAsync(TestBundles.Settings(("Daemon:Models:RequiredInputSize", "224x224")));
-        var before = (await daemon.Client.GetInfoAsync()).Model;
+        var before = (await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).Model;
         var onnx = TestBundles.ConstantOnnx();
         var manifest = TestBundles.ConstantManifest(onnx);
         var (bundle, check) = kind switch
@@ -139,10 +138,10 @@ public sealed class ModelUpdateTests
 
         var e = await StatusAssert.ThrowsAsync(StatusCode.InvalidArgument, () => TestBundles.UploadAsync(daemon.Admin, bundle));
         Assert.StartsWith(check + ":", e.Status.Detail);
-        var after = await daemon.Client.GetInfoAsync();
+        var after = await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(before.OnnxSha256, after.Model.OnnxSha256);
         Assert.True(after.Ready);
-        Assert.DoesNotContain((await daemon.Admin.ListModelsAsync()).Models, m => !m.Factory);
+        Assert.DoesNotContain((await daemon.Admin.ListModelsAsync(new ListModelsRequest(), cancellationToken: TestContext.Current.CancellationToken)).Models, m => !m.Factory);
         var state = daemon.App.Services.GetService(typeof(ModelUpdater)) as ModelUpdater;
         Assert.Contains(state!.Store.Audit.Read(), a => a is { Action: "install", Outcome: "rejected" } && a.Check == check);
     }
@@ -155,15 +154,15 @@ public sealed class ModelUpdateTests
 
         await using var full = await TestDaemon.StartAsync(TestBundles.Settings(("Daemon:Models:MinFreeBytes", long.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture))));
         await StatusAssert.ThrowsAsync(StatusCode.ResourceExhausted, () => TestBundles.UploadAsync(full.Admin, TestBundles.Constant()), "disk full");
-        Assert.True((await full.Client.GetInfoAsync()).Ready);
+        Assert.True((await full.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).Ready);
     }
 
     [Fact]
     public async Task Rollback_without_a_previous_model_and_unknown_keys_are_refused()
     {
         await using var daemon = await TestDaemon.StartAsync(TestBundles.Settings());
-        await StatusAssert.ThrowsAsync(StatusCode.FailedPrecondition, () => daemon.Admin.RollbackAsync(), "no previous model");
-        await StatusAssert.ThrowsAsync(StatusCode.NotFound, () => daemon.Admin.ActivateModelAsync("no-such-model"));
+        await StatusAssert.ThrowsAsync(StatusCode.FailedPrecondition, () => daemon.Admin.RollbackAsync(new RollbackRequest()), "no previous model");
+        await StatusAssert.ThrowsAsync(StatusCode.NotFound, () => daemon.Admin.ActivateModelAsync(new ActivateModelRequest { Key = "no-such-model" }));
     }
 
     [Fact]
@@ -176,13 +175,13 @@ public sealed class ModelUpdateTests
         await File.WriteAllBytesAsync(Path.Combine(drop, "update" + ModelBundle.Extension), TestBundles.Constant("2.0.0"), TestContext.Current.CancellationToken);
 
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while ((await daemon.Client.GetInfoAsync()).Model.Id != "constant-lesion" && DateTime.UtcNow < deadline) await Task.Delay(200, TestContext.Current.CancellationToken);
-        Assert.Equal("2.0.0", (await daemon.Client.GetInfoAsync()).Model.Version);
+        while ((await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).Model.Id != "constant-lesion" && DateTime.UtcNow < deadline) await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Equal("2.0.0", (await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).Model.Version);
 
         // Rolled back by an engineer while the stick is still in: the bundle is not installed again.
-        await daemon.Admin.RollbackAsync();
+        await daemon.Admin.RollbackAsync(new RollbackRequest(), cancellationToken: TestContext.Current.CancellationToken);
         await Task.Delay(1500, TestContext.Current.CancellationToken);
-        Assert.Equal(TestBundles.DemoManifest.ModelId, (await daemon.Client.GetInfoAsync()).Model.Id);
+        Assert.Equal(TestBundles.DemoManifest.ModelId, (await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).Model.Id);
         var updater = (ModelUpdater)daemon.App.Services.GetService(typeof(ModelUpdater))!;
         var audit = updater.Store.Audit.Read();
         Assert.Contains(audit, a => a is { Outcome: "rejected", Check: "Signature" } && a.Origin.Contains("bad", StringComparison.Ordinal));

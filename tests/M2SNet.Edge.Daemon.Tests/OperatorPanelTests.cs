@@ -1,7 +1,6 @@
 using M2SNet.Edge.Daemon.Appliance;
 using M2SNet.Edge.Gpio;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Protocol.V1;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -38,7 +37,7 @@ public sealed class OperatorPanelTests
         // A long-press threshold no loaded machine stretches a 150 ms press past.
         await using var daemon = await TestDaemon.StartAsync(Gpio(("Daemon:Gpio:LongPressMilliseconds", "10000")));
         var chip = await Chip(daemon);
-        using var call = daemon.Client.StreamMasks(new StreamMasksRequest { Options = new MaskOptions { Encoding = MaskEncoding.None } });
+        using var call = daemon.Client.StreamMasks(new StreamMasksRequest { Options = new MaskOptions { Encoding = MaskEncoding.None } }, cancellationToken: TestContext.Current.CancellationToken);
         Assert.True(await NextAsync(call, m => m.OverlayEnabled));
 
         await Press(chip, TimeSpan.FromMilliseconds(150));
@@ -52,7 +51,7 @@ public sealed class OperatorPanelTests
     {
         await using var daemon = await TestDaemon.StartAsync(Gpio());
         var chip = await Chip(daemon);
-        using var call = daemon.Client.StreamMasks(new StreamMasksRequest { Options = new MaskOptions { Encoding = MaskEncoding.None } });
+        using var call = daemon.Client.StreamMasks(new StreamMasksRequest { Options = new MaskOptions { Encoding = MaskEncoding.None } }, cancellationToken: TestContext.Current.CancellationToken);
         Assert.True(await NextAsync(call, m => !m.Frozen));
 
         chip.SetInputValue(Pedal, PinValue.Low);
@@ -76,7 +75,7 @@ public sealed class OperatorPanelTests
             chip.SetInputValue(Pedal, PinValue.High);
         }
         await Task.Delay(600, TestContext.Current.CancellationToken);
-        using var call = daemon.Client.StreamMasks(new StreamMasksRequest { Options = new MaskOptions { Encoding = MaskEncoding.None } });
+        using var call = daemon.Client.StreamMasks(new StreamMasksRequest { Options = new MaskOptions { Encoding = MaskEncoding.None } }, cancellationToken: TestContext.Current.CancellationToken);
         Assert.True(await NextAsync(call, _ => true));
         Assert.True(call.ResponseStream.Current.OverlayEnabled);
     }
@@ -107,7 +106,7 @@ public sealed class OperatorPanelTests
         var panel = daemon.App.Services.GetRequiredService<OperatorPanel>();
         await panel.Started.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
         Assert.Null(panel.Driver);
-        Assert.True((await daemon.Client.GetInfoAsync()).Ready);
+        Assert.True((await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: TestContext.Current.CancellationToken)).Ready);
     }
 
     private static async Task Press(SimulatedGpioDriver chip, TimeSpan hold)

@@ -2,8 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using Google.Protobuf;
 using Grpc.Health.V1;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.OnnxRuntime;
 using M2SNet.Edge.OpenCv;
 using M2SNet.Edge.Onnx;
@@ -20,7 +19,7 @@ public sealed class SegmentTests(DaemonFixture fixture)
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static CallOptions Call() => new(Deadline: DateTime.UtcNow.AddSeconds(60), CancellationToken: Ct);
+    private static CallOptions Call() => new(deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: Ct);
 
     private static Mat FrameOfTestClip(int index)
     {
@@ -178,7 +177,7 @@ public sealed class SegmentTests(DaemonFixture fixture)
 
     private async Task AssertStillServingAsync()
     {
-        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await _daemon.Health.CheckAsync(options: Call())).Status);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await _daemon.Health.CheckAsync(new HealthCheckRequest(), Call())).Status);
         using var stream = _daemon.Client.StreamMasks(new StreamMasksRequest { ClientName = "still-serving" }, Call());
         Assert.True(await stream.ResponseStream.MoveNext(Ct));
     }
@@ -207,7 +206,7 @@ public sealed class SegmentTests(DaemonFixture fixture)
         byte[] garbage = [0, 0, 0, 0, 4, 0x12, 0xFF, 0xFF, 0x0F];
         var content = new ByteArrayContent(garbage);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
-        var request = new HttpRequestMessage(HttpMethod.Post, _daemon.GrpcAddress + SegmentationApi.Segment.FullName)
+        var request = new HttpRequestMessage(HttpMethod.Post, _daemon.GrpcAddress + $"/{Segmentation.Descriptor.FullName}/Segment")
         {
             Content = content, Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
@@ -222,13 +221,13 @@ public sealed class SegmentTests(DaemonFixture fixture)
     public async Task A_client_that_disconnects_in_the_middle_of_a_frame_leaves_the_daemon_serving()
     {
         using var frame = FrameOfTestClip(0);
-        var framed = Wire.Frame(new SegmentRequest { Frame = Raw(frame) });
+        var framed = GrpcWire.Frame(new SegmentRequest { Frame = Raw(frame) });
         using var http = new HttpClient(new SocketsHttpHandler());
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var halfSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var content = new HalfThenHang(framed.AsMemory(0, framed.Length / 2), halfSent);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
-        var request = new HttpRequestMessage(HttpMethod.Post, _daemon.GrpcAddress + SegmentationApi.Segment.FullName)
+        var request = new HttpRequestMessage(HttpMethod.Post, _daemon.GrpcAddress + $"/{Segmentation.Descriptor.FullName}/Segment")
         {
             Content = content,
             Version = HttpVersion.Version20,

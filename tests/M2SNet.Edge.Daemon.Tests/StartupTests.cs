@@ -3,8 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Grpc.Health.V1;
 using M2SNet.Edge.Daemon.Configuration;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,7 +16,7 @@ public sealed class StartupTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static CallOptions Call() => new(Deadline: DateTime.UtcNow.AddSeconds(60), CancellationToken: Ct);
+    private static CallOptions Call() => new(deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: Ct);
 
     private static string DemoModel => Path.Combine(AppContext.BaseDirectory, "models", "m2snet-s-demo.onnx");
 
@@ -36,13 +35,13 @@ public sealed class StartupTests
         await using var daemon = await TestDaemon.StartAsync(new Dictionary<string, string?> { ["Daemon:Model:Path"] = onnx }, waitUntilServing: false);
         var clock = Stopwatch.StartNew();
         DaemonInfo info;
-        while (!(info = await daemon.Client.GetInfoAsync(Call())).NotReadyReason.Contains("does not match", StringComparison.Ordinal))
+        while (!(info = await daemon.Client.GetInfoAsync(new GetInfoRequest(), Call())).NotReadyReason.Contains("does not match", StringComparison.Ordinal))
         {
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"still: {info.NotReadyReason}");
             await Task.Delay(100, Ct);
         }
         Assert.False(info.Ready);
-        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, (await daemon.Health.CheckAsync(options: Call())).Status);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, (await daemon.Health.CheckAsync(new HealthCheckRequest(), Call())).Status);
         using var stream = daemon.Client.StreamMasks(new StreamMasksRequest(), Call());
         await StatusAssert.ThrowsAsync(StatusCode.Unavailable, () => stream.ResponseStream.MoveNext(Ct), "does not match its manifest");
         var healthz = await daemon.Http.GetAsync("/healthz", Ct);
@@ -52,9 +51,9 @@ public sealed class StartupTests
     }
 
     [Fact]
-    public void Every_configuration_error_is_reported_at_once()
+    public async Task Every_configuration_error_is_reported_at_once_when_the_host_starts()
     {
-        var e = Assert.Throws<DaemonConfigurationException>(() => DaemonHost.Build(DaemonCommandLine.Parse(
+        var e = await StartFailsAsync(DaemonCommandLine.Parse(
         [
             "--firmware-config", TempDir(),
             "--urls", "ftp://127.0.0.1:1",
@@ -62,7 +61,7 @@ public sealed class StartupTests
             "--Daemon:Stream:JpegQuality=0",
             "--Daemon:Tls:ClientCaPath=/nonexistent/ca.pem",
             "--Daemon:Source:RegionOfInterest=1,2,3",
-        ])));
+        ]));
         Assert.Contains(e.Errors, m => m.Contains("ftp://127.0.0.1:1", StringComparison.Ordinal));
         Assert.Contains(e.Errors, m => m.Contains("Quantum", StringComparison.Ordinal));
         Assert.Contains(e.Errors, m => m.Contains("JpegQuality 0", StringComparison.Ordinal));
@@ -72,11 +71,17 @@ public sealed class StartupTests
     }
 
     [Fact]
-    public void A_value_of_the_wrong_type_names_the_setting()
+    public async Task A_value_of_the_wrong_type_names_the_setting()
     {
-        var e = Assert.Throws<DaemonConfigurationException>(() => DaemonHost.Build(DaemonCommandLine.Parse(
-            ["--firmware-config", TempDir(), "--Daemon:Limits:MaxFrameWidth=wide"])));
+        var e = await StartFailsAsync(DaemonCommandLine.Parse(["--firmware-config", TempDir(), "--Daemon:Limits:MaxFrameWidth=wide"]));
         Assert.Contains("MaxFrameWidth", e.Message);
+    }
+
+    /// <summary>Builds the daemon (which checks nothing yet) and starts it: the options are validated there, before anything runs.</summary>
+    private static async Task<DaemonConfigurationException> StartFailsAsync(DaemonCommandLine commandLine)
+    {
+        await using var app = DaemonHost.Build(commandLine);
+        return await Assert.ThrowsAsync<DaemonConfigurationException>(() => DaemonHost.StartAsync(app));
     }
 
     [Fact]
@@ -171,25 +176,28 @@ public sealed class StartupTests
             ["Daemon:Tls:CertificatePath"] = pki.ServerCert,
             ["Daemon:Tls:KeyPath"] = pki.ServerKey,
             ["Daemon:Tls:ClientCaPath"] = pki.CaPem,
-        }, channelOptions: new GrpcChannelOptions { TrustedCertificate = pki.Ca, ClientCertificate = pki.Client });
+        }, channelOptions: new DaemonConnectionOptions { TrustedCertificate = pki.Ca, ClientCertificate = pki.Client });
         Assert.StartsWith("https://", daemon.GrpcAddress);
-        Assert.True((await daemon.Client.GetInfoAsync(Call())).Ready);
+        Assert.True((await daemon.Client.GetInfoAsync(new GetInfoRequest(), Call())).Ready);
         using (var stream = daemon.Client.StreamMasks(new StreamMasksRequest { ClientName = "tls" }, Call()))
         {
             Assert.True(await stream.ResponseStream.MoveNext(Ct));
         }
 
-        async Task Refused(GrpcChannelOptions options, string why)
+        // The connection never gets to a call: Grpc.Net.Client says INTERNAL (TLS or HTTP/2 handshake failed) or UNAVAILABLE.
+        async Task Refused(DaemonConnectionOptions options, string why, string detail = "")
         {
-            using var channel = GrpcChannel.ForAddress(daemon.GrpcAddress, options);
-            var e = await StatusAssert.ThrowsAsync(StatusCode.Unavailable, () => new SegmentationClient(channel).GetInfoAsync(Call()));
+            using var channel = DaemonConnection.Open(daemon.GrpcAddress, options);
+            var e = await Assert.ThrowsAsync<RpcException>(() => channel.Segmentation.GetInfoAsync(new GetInfoRequest(), Call()).ResponseAsync);
+            Assert.True(e.StatusCode is StatusCode.Internal or StatusCode.Unavailable, $"{why}: {e.Status}");
+            Assert.Contains(detail, e.Status.Detail);
             TestContext.Current.TestOutputHelper?.WriteLine($"{why}: {e.Status}");
         }
-        await Refused(new GrpcChannelOptions { TrustedCertificate = pki.Ca }, "no client certificate");
-        await Refused(new GrpcChannelOptions { TrustedCertificate = pki.Ca, ClientCertificate = pki.Stranger }, "a certificate from another CA");
-        await Refused(new GrpcChannelOptions { ClientCertificate = pki.Client }, "the server's CA not trusted");
-        using var cleartext = GrpcChannel.ForAddress(daemon.GrpcAddress.Replace("https://", "http://", StringComparison.Ordinal));
-        await Assert.ThrowsAsync<RpcException>(() => new SegmentationClient(cleartext).GetInfoAsync(Call()));
+        await Refused(new DaemonConnectionOptions { TrustedCertificate = pki.Ca }, "no client certificate");
+        await Refused(new DaemonConnectionOptions { TrustedCertificate = pki.Ca, ClientCertificate = pki.Stranger }, "a certificate from another CA");
+        await Refused(new DaemonConnectionOptions { ClientCertificate = pki.Client }, "the server's CA not trusted", "SSL");
+        using var cleartext = DaemonConnection.Open(daemon.GrpcAddress.Replace("https://", "http://", StringComparison.Ordinal));
+        await Assert.ThrowsAsync<RpcException>(() => cleartext.Segmentation.GetInfoAsync(new GetInfoRequest(), Call()).ResponseAsync);
     }
 
     private static async Task<(int Code, string Out, string Err)> RunDaemonAsync(params string[] args)

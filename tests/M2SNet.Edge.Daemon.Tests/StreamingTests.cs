@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using Grpc.Health.V1;
 using M2SNet.Edge.Client;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
 using M2SNet.Edge.Video;
@@ -16,7 +15,7 @@ public sealed class StreamingTests(DaemonFixture fixture)
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static CallOptions Call(int seconds = 60) => new(Deadline: DateTime.UtcNow.AddSeconds(seconds), CancellationToken: Ct);
+    private static CallOptions Call(int seconds = 60) => new(deadline: DateTime.UtcNow.AddSeconds(seconds), cancellationToken: Ct);
 
     private static StreamMasksRequest Request(string name, MaskEncoding encoding = MaskEncoding.Rle, bool jpeg = false, uint width = 0, uint height = 0) => new()
     {
@@ -35,10 +34,10 @@ public sealed class StreamingTests(DaemonFixture fixture)
     [Fact]
     public async Task Health_is_serving_on_gRPC_and_on_plain_HTTP()
     {
-        var health = await _daemon.Health.CheckAsync(options: Call());
+        var health = await _daemon.Health.CheckAsync(new HealthCheckRequest(), Call());
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
-        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await _daemon.Health.CheckAsync("m2snet.edge.v1.Segmentation", Call())).Status);
-        await StatusAssert.ThrowsAsync(StatusCode.NotFound, () => _daemon.Health.CheckAsync("no.such.Service", Call()));
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await _daemon.Health.CheckAsync(new HealthCheckRequest { Service = "m2snet.edge.v1.Segmentation" }, Call())).Status);
+        await StatusAssert.ThrowsAsync(StatusCode.NotFound, () => _daemon.Health.CheckAsync(new HealthCheckRequest { Service = "no.such.Service" }, Call()));
         var healthz = await _daemon.Http.GetAsync("/healthz", Ct);
         Assert.True(healthz.IsSuccessStatusCode);
         Assert.StartsWith("SERVING", await healthz.Content.ReadAsStringAsync(Ct));
@@ -48,7 +47,7 @@ public sealed class StreamingTests(DaemonFixture fixture)
     public async Task Info_names_the_model_the_provider_and_the_source()
     {
         var manifest = M2SNet.Edge.Onnx.ModelManifest.FromJson(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "models", "m2snet-s-demo.json")));
-        var info = await _daemon.Client.GetInfoAsync(Call());
+        var info = await _daemon.Client.GetInfoAsync(new GetInfoRequest(), Call());
         Assert.True(info.Ready);
         Assert.Equal(manifest.ModelId, info.Model.Id);
         Assert.Equal(manifest.OnnxSha256, info.Model.OnnxSha256);
@@ -67,7 +66,7 @@ public sealed class StreamingTests(DaemonFixture fixture)
         using var call = _daemon.Client.StreamMasks(Request("ordered"), Call());
         var messages = await ReadAsync(call, 45);
         Assert.Equal(45, messages.Count);
-        var info = await _daemon.Client.GetInfoAsync(Call());
+        var info = await _daemon.Client.GetInfoAsync(new GetInfoRequest(), Call());
         long foregroundFrames = 0;
         for (var i = 0; i < messages.Count; i++)
         {
@@ -182,15 +181,15 @@ public sealed class StreamingTests(DaemonFixture fixture)
             Assert.True(await call.ResponseStream.MoveNext(Ct));
         }
         // A channel closed with calls open: the connection itself goes away.
-        using (var channel = GrpcChannel.ForAddress(_daemon.GrpcAddress))
+        using (var channel = DaemonConnection.Open(_daemon.GrpcAddress))
         {
-            var call = new SegmentationClient(channel).StreamMasks(Request("vanishing"), Call());
+            var call = channel.Segmentation.StreamMasks(Request("vanishing"), Call());
             Assert.True(await call.ResponseStream.MoveNext(Ct));
         }
         await WaitForAsync(async () => await _daemon.MetricAsync("m2s_client_frames_sent_total", "client=\"leaver-") is null
                                       && await _daemon.MetricAsync("m2s_client_frames_sent_total", "client=\"vanishing\"") is null,
             "disconnected clients are still subscribed");
-        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await _daemon.Health.CheckAsync(options: Call())).Status);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await _daemon.Health.CheckAsync(new HealthCheckRequest(), Call())).Status);
         using var after = _daemon.Client.StreamMasks(Request("after"), Call());
         Assert.Equal(3, (await ReadAsync(after, 3)).Count);
     }
@@ -232,7 +231,7 @@ public sealed class StreamingTests(DaemonFixture fixture)
         await Expect(new StreamMasksRequest { Options = new MaskOptions { Width = 100 } }, "height");
         await Expect(new StreamMasksRequest { Options = new MaskOptions { Width = 100_000, Height = 10 } }, "100000");
         await Expect(new StreamMasksRequest { Options = new MaskOptions { IncludeFrameJpeg = true, JpegQuality = 101 } }, "101");
-        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await _daemon.Health.CheckAsync(options: Call())).Status);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await _daemon.Health.CheckAsync(new HealthCheckRequest(), Call())).Status);
     }
 
     [Fact]

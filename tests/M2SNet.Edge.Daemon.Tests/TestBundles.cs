@@ -1,6 +1,6 @@
 using System.IO.Compression;
 using M2SNet.Edge.Deployment;
-using M2SNet.Edge.Grpc;
+using Grpc.Core;
 using M2SNet.Edge.Onnx;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
@@ -102,7 +102,7 @@ public static class TestBundles
     }
 
     /// <summary>Sends a bundle in chunks as m2s-client does; <paramref name="stopAfter"/> ends the call early (a truncated upload).</summary>
-    public static Task<ModelOperationResult> UploadAsync(ModelAdminClient admin, byte[] bundle, string? uploadId = null, bool stageOnly = false,
+    public static Task<ModelOperationResult> UploadAsync(ModelAdmin.ModelAdminClient admin, byte[] bundle, string? uploadId = null, bool stageOnly = false,
         int chunk = 256 * 1024, long offset = 0, long? stopAfter = null, string? sha256 = null)
     {
         var end = (int)Math.Min(bundle.Length, stopAfter ?? bundle.Length);

@@ -1,9 +1,9 @@
 using Grpc.Health.V1;
 using M2SNet.Edge.Daemon;
 using M2SNet.Edge.Daemon.Configuration;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Protocol;
+using M2SNet.Edge.Protocol.V1;
 using M2SNet.Edge.Synthetic;
 using Microsoft.AspNetCore.Builder;
 
@@ -31,15 +31,15 @@ public static class TestVideo
 /// </summary>
 public sealed class TestDaemon : IAsyncDisposable
 {
-    private TestDaemon(WebApplication app, string grpc, string http, GrpcChannelOptions? channelOptions)
+    private TestDaemon(WebApplication app, string grpc, string http, DaemonConnectionOptions? channelOptions)
     {
         App = app;
         GrpcAddress = grpc;
         HttpAddress = http;
-        Channel = GrpcChannel.ForAddress(grpc, channelOptions);
-        Client = new SegmentationClient(Channel);
-        Health = new HealthClient(Channel);
-        Admin = new ModelAdminClient(Channel);
+        Channel = DaemonConnection.Open(grpc, channelOptions);
+        Client = Channel.Segmentation;
+        Health = Channel.Health;
+        Admin = Channel.Admin;
         Http = new HttpClient { BaseAddress = new Uri(http) };
     }
 
@@ -52,13 +52,13 @@ public sealed class TestDaemon : IAsyncDisposable
     /// <summary>host:port of the gRPC endpoint, as grpc-js wants it.</summary>
     public string GrpcHostPort => new Uri(GrpcAddress).Authority;
 
-    public GrpcChannel Channel { get; }
+    public DaemonConnection Channel { get; }
 
-    public SegmentationClient Client { get; }
+    public Segmentation.SegmentationClient Client { get; }
 
-    public HealthClient Health { get; }
+    public Health.HealthClient Health { get; }
 
-    public ModelAdminClient Admin { get; }
+    public ModelAdmin.ModelAdminClient Admin { get; }
 
     public HttpClient Http { get; }
 
@@ -74,7 +74,7 @@ public sealed class TestDaemon : IAsyncDisposable
 
     /// <summary>Starts a daemon; <paramref name="settings"/> are applied over <see cref="Defaults"/> (a null value removes a default).</summary>
     public static async Task<TestDaemon> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, string[]? args = null,
-        bool waitUntilServing = true, GrpcChannelOptions? channelOptions = null)
+        bool waitUntilServing = true, DaemonConnectionOptions? channelOptions = null)
     {
         var all = Defaults();
         // Each daemon keeps its models, active choice and audit log in its own folder unless a test shares one.
@@ -84,7 +84,7 @@ public sealed class TestDaemon : IAsyncDisposable
         var firmware = Directory.CreateTempSubdirectory("m2s-firmware-").FullName;
         var app = DaemonHost.Build(DaemonCommandLine.Parse([.. args ?? [], "--firmware-config", firmware]),
             all.Where(kv => kv.Value is not null));
-        await app.StartAsync();
+        await DaemonHost.StartAsync(app);
         var addresses = DaemonHost.BoundAddresses(app);
         var daemon = new TestDaemon(app, addresses[0], addresses[1], channelOptions);
         if (waitUntilServing) await daemon.WaitUntilServingAsync();
@@ -94,7 +94,7 @@ public sealed class TestDaemon : IAsyncDisposable
     public async Task WaitUntilServingAsync()
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        using var watch = Health.Watch(options: new CallOptions(CancellationToken: timeout.Token));
+        using var watch = Health.Watch(new HealthCheckRequest(), new CallOptions(cancellationToken: timeout.Token));
         while (await watch.ResponseStream.MoveNext(timeout.Token))
         {
             if (watch.ResponseStream.Current.Status == HealthCheckResponse.Types.ServingStatus.Serving) return;
@@ -150,6 +150,9 @@ public static class StatusAssert
         if (detailContains is not null) Assert.Contains(detailContains, e.Status.Detail);
         return e;
     }
+
+    public static Task<RpcException> ThrowsAsync<T>(StatusCode code, Func<AsyncUnaryCall<T>> call, string? detailContains = null) =>
+        ThrowsAsync(code, () => call().ResponseAsync, detailContains);
 }
 
 public static class Masks
@@ -173,5 +176,20 @@ public static class Masks
         var m = new M2SNet.Edge.OpenCv.Mat(rows, cols, M2SNet.Edge.OpenCv.MatType.CV_8UC3);
         m.SetTo(new M2SNet.Edge.OpenCv.Scalar(40, 80, 160));
         return m;
+    }
+}
+
+/// <summary>The gRPC message framing (a compressed flag and a big-endian length, then the bytes), for tests that speak raw HTTP/2.</summary>
+public static class GrpcWire
+{
+    public static byte[] Frame(Google.Protobuf.IMessage message) => Frame(Google.Protobuf.MessageExtensions.ToByteArray(message), compressed: false);
+
+    public static byte[] Frame(byte[] payload, bool compressed)
+    {
+        var framed = new byte[5 + payload.Length];
+        framed[0] = compressed ? (byte)1 : (byte)0;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(framed.AsSpan(1), (uint)payload.Length);
+        payload.CopyTo(framed, 5);
+        return framed;
     }
 }

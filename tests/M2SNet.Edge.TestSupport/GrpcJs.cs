@@ -9,14 +9,44 @@ namespace M2SNet.Edge.TestSupport;
 /// </summary>
 public static class GrpcJs
 {
-    public static string ProtoRoot => Path.Combine(Reference.RepositoryRoot(), "protos");
+    private static readonly Lazy<string> s_protoRoot = new(MakeProtoRoot);
+
+    private static string Modules => Path.Combine(Reference.RepositoryRoot(), ".native", "grpc-js", "node_modules");
+
+    /// <summary>
+    /// The include root the scripts load from: the contract (protos/) and the standard
+    /// grpc/health/v1/health.proto as the grpc-health-check package ships it (the repository
+    /// carries no copy of it; the daemon serves the health service of Grpc.HealthCheck).
+    /// </summary>
+    public static string ProtoRoot => s_protoRoot.Value;
+
+    private static string MakeProtoRoot()
+    {
+        var root = Directory.CreateTempSubdirectory("m2s-grpcjs-protos-").FullName;
+        CopyTree(Path.Combine(Reference.RepositoryRoot(), "protos"), root);
+        var health = Path.Combine(Modules, "grpc-health-check", "proto", "health", "v1", "health.proto");
+        if (!File.Exists(health)) throw new FileNotFoundException($"{health} is missing: run build/bootstrap.sh grpc-js");
+        Directory.CreateDirectory(Path.Combine(root, "grpc", "health", "v1"));
+        File.Copy(health, Path.Combine(root, "grpc", "health", "v1", "health.proto"));
+        return root;
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        foreach (var file in Directory.EnumerateFiles(from, "*.proto", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
 
     private static string Script(string name) => Path.Combine(Reference.RepositoryRoot(), "tests", "interop", name);
 
     private static ProcessStartInfo Node(string script, IEnumerable<string> args)
     {
         var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["NODE_PATH"] = Path.Combine(Reference.RepositoryRoot(), ".native", "grpc-js", "node_modules");
+        psi.Environment["NODE_PATH"] = Modules;
         psi.ArgumentList.Add(Script(script));
         foreach (var a in args) psi.ArgumentList.Add(a);
         return psi;

@@ -1,12 +1,23 @@
 using M2SNet.Edge.Daemon.Pipeline;
 using M2SNet.Edge.OnnxRuntime;
 using M2SNet.Edge.Video;
+using Microsoft.Extensions.Options;
 
 namespace M2SNet.Edge.Daemon.Configuration;
 
-/// <summary>Checks the configuration before anything starts, so that a typo is one clear line, not a stack trace.</summary>
-public static class DaemonOptionsValidator
+/// <summary>
+/// Checks the configuration before anything starts, so that a typo is one clear line, not a stack
+/// trace: registered as the options' validator and run when the host starts (ValidateOnStart),
+/// every error at once.
+/// </summary>
+public sealed class DaemonOptionsValidator : IValidateOptions<DaemonOptions>
 {
+    public ValidateOptionsResult Validate(string? name, DaemonOptions options)
+    {
+        var errors = Validate(options);
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
     public static IReadOnlyList<string> TrustedKeyPaths(ModelUpdateOptions m) =>
         m.TrustedKeys.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
@@ -71,6 +82,17 @@ public static class DaemonOptionsValidator
         foreach (var (key, path) in new[] { ("Daemon:Tls:CertificatePath", o.Tls.CertificatePath), ("Daemon:Tls:KeyPath", o.Tls.KeyPath), ("Daemon:Tls:ClientCaPath", o.Tls.ClientCaPath) })
         {
             if (!string.IsNullOrWhiteSpace(path) && !File.Exists(path)) errors.Add($"{key}: {path} does not exist");
+        }
+        if (File.Exists(o.Tls.CertificatePath) && File.Exists(o.Tls.KeyPath))
+        {
+            try
+            {
+                using var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(o.Tls.CertificatePath!, o.Tls.KeyPath);
+            }
+            catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or ArgumentException)
+            {
+                errors.Add($"Daemon:Tls: the certificate {o.Tls.CertificatePath} with the key {o.Tls.KeyPath} cannot be loaded: {e.Message}");
+            }
         }
 
         var m = o.Models;

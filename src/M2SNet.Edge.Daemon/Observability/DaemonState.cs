@@ -28,6 +28,9 @@ public sealed class DaemonState
 
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
 
+    /// <summary>Raised after every change, on the thread that made it (the health service follows it this way).</summary>
+    public event Action? Updated;
+
     /// <summary>Completes at the next change.</summary>
     public Task Changed
     {
@@ -59,5 +62,6 @@ public sealed class DaemonState
             _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
         previous.TrySetResult();
+        Updated?.Invoke();
     }
 }

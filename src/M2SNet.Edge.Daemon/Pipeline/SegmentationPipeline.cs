@@ -56,15 +56,8 @@ public sealed class SegmentationPipeline : IDisposable
     {
         while (_source.Frames.Take(stop) is { } frame)
         {
-            var stages = _active.AcquireStages();
-            if (stages is null)
-            {
-                frame.Dispose();
-                continue;
-            }
-            var work = new FrameInFlight(frame, stages);
-            work.Times.CaptureNs = frame.CaptureTimestampNs;
-            stages.Preprocess(frame, work.Buffers, ref work.Times);
+            if (FrameInFlight.Start(frame, _active) is not { } work) continue;
+            work.Preprocess();
             _toInference.Publish(work);
         }
         _toInference.Complete();
@@ -74,7 +67,7 @@ public sealed class SegmentationPipeline : IDisposable
     {
         while (_toInference.Take(stop) is { } work)
         {
-            work.Stages.Infer(work.Buffers, ref work.Times);
+            work.Infer();
             _toPostprocess.Publish(work);
         }
         _toPostprocess.Complete();
@@ -84,8 +77,8 @@ public sealed class SegmentationPipeline : IDisposable
     {
         while (_toPostprocess.Take(stop) is { } work)
         {
-            var result = work.Stages.Postprocess(work.TakeFrame(), work.Buffers, _active.Presentation, work.Times);
-            work.Dispose();
+            SegmentationResult result;
+            using (work) result = work.Postprocess(_active.Presentation);
             _metrics.RecordFrame(result.Times);
             _publisher.Publish(result);
             FramesPublished++;
@@ -124,33 +117,5 @@ public sealed class SegmentationPipeline : IDisposable
         _toInference.Dispose();
         _toPostprocess.Dispose();
         _stop.Dispose();
-    }
-
-    /// <summary>A frame between stages, with its model's lease and the tensors it is using; dropping it returns them.</summary>
-    private sealed class FrameInFlight(Frame frame, FrameStages stages) : IDisposable
-    {
-        private Frame? _frame = frame;
-        private int _disposed;
-        public StageTimes Times;
-
-        public FrameStages Stages { get; } = stages;
-
-        public InferenceBuffers Buffers { get; } = stages.RentBuffers();
-
-        public Frame TakeFrame()
-        {
-            var f = _frame ?? throw new InvalidOperationException("the frame was already taken");
-            _frame = null;
-            return f;
-        }
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
-            _frame?.Dispose();
-            _frame = null;
-            Stages.ReturnBuffers(Buffers);
-            Stages.Release();
-        }
     }
 }

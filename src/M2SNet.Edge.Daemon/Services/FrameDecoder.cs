@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using M2SNet.Edge.Daemon.Configuration;
-using M2SNet.Edge.Grpc;
+using Grpc.Core;
 using M2SNet.Edge.OpenCv;
 using M2SNet.Edge.Protocol.V1;
 using ProtoFrame = M2SNet.Edge.Protocol.V1.Frame;
@@ -118,5 +118,5 @@ public static class FrameDecoder
         return false;
     }
 
-    private static RpcException Invalid(string reason) => new(StatusCode.InvalidArgument, reason);
+    private static RpcException Invalid(string reason) => new(new Status(StatusCode.InvalidArgument, reason));
 }

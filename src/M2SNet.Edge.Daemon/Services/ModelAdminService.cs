@@ -1,7 +1,6 @@
 using M2SNet.Edge.Daemon.Models;
 using M2SNet.Edge.Deployment;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Server;
+using Grpc.Core;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
 using Microsoft.Extensions.Logging;
@@ -10,26 +9,17 @@ namespace M2SNet.Edge.Daemon.Services;
 
 /// <summary>
 /// <c>m2snet.edge.v1.ModelAdmin</c>: a thin adapter from the contract to <see cref="ModelUpdater"/>;
-/// rejections become status codes whose detail starts with the failed check.
+/// rejections become status codes whose detail starts with the failed check. Who may call it is
+/// decided before any of it runs, by <see cref="AdminAccessInterceptor"/>.
 /// </summary>
-public sealed class ModelAdminService(ModelUpdater updater, AdminAccess access, ILogger<ModelAdminService> log)
+public sealed class ModelAdminService(ModelUpdater updater, ILogger<ModelAdminService> log) : ModelAdmin.ModelAdminBase
 {
-    public void MapTo(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder endpoints)
+    public override async Task<ModelOperationResult> UploadModel(IAsyncStreamReader<UploadModelRequest> requests, ServerCallContext context)
     {
-        endpoints.MapGrpcClientStreaming(ModelAdminApi.UploadModel, UploadModel);
-        endpoints.MapGrpcUnary(ModelAdminApi.GetUploadStatus, GetUploadStatus);
-        endpoints.MapGrpcUnary(ModelAdminApi.ListModels, ListModels);
-        endpoints.MapGrpcUnary(ModelAdminApi.ActivateModel, ActivateModel);
-        endpoints.MapGrpcUnary(ModelAdminApi.Rollback, Rollback);
-    }
-
-    public async Task<ModelOperationResult> UploadModel(IAsyncStreamReader<UploadModelRequest> requests, ServerCallContext context)
-    {
-        access.Check(context);
         var uploads = Guard(() => updater.Uploads ?? throw new ModelAdminException(ModelAdminProblem.StoreUnavailable, "uploads are off: the model store is unavailable"));
         if (!await requests.MoveNext(context.CancellationToken).ConfigureAwait(false))
         {
-            throw new RpcException(StatusCode.InvalidArgument, "the upload sent no message");
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "the upload sent no message"));
         }
         var first = requests.Current;
         var id = first.UploadId;
@@ -37,14 +27,14 @@ public sealed class ModelAdminService(ModelUpdater updater, AdminAccess access, 
         var request = first;
         while (true)
         {
-            if (request.UploadId != id) throw new RpcException(StatusCode.InvalidArgument, $"upload_id changed within the call ({id} → {request.UploadId})");
+            if (request.UploadId != id) throw new RpcException(new Status(StatusCode.InvalidArgument, $"upload_id changed within the call ({id} → {request.UploadId})"));
             if (request.Data.Length > 0) Guard(() => upload.Append((long)request.Offset, request.Data.Span));
             if (!await requests.MoveNext(context.CancellationToken).ConfigureAwait(false)) break;
             request = requests.Current;
         }
         if (!upload.IsComplete)
         {
-            throw new RpcException(StatusCode.Aborted, $"Format: the upload ended after {upload.Received} of {upload.Total} bytes (truncated); resume from offset {upload.Received} with the same upload_id");
+            throw new RpcException(new Status(StatusCode.Aborted, $"Format: the upload ended after {upload.Received} of {upload.Total} bytes (truncated); resume from offset {upload.Received} with the same upload_id"));
         }
         var origin = $"upload from {context.Peer}" + (first.FileName is { Length: > 0 } name ? $" ({name})" : "");
         try
@@ -52,7 +42,7 @@ public sealed class ModelAdminService(ModelUpdater updater, AdminAccess access, 
             if (upload.Sha256 is { } expected && !string.Equals(expected, Onnx.ModelManifest.Sha256Of(upload.Path), StringComparison.Ordinal))
             {
                 updater.Store.Audit.Append(new AuditEntry(DateTimeOffset.UtcNow, "install", origin, "rejected", null, "Format", "the bundle's SHA-256 differs from the one announced", expected));
-                throw new RpcException(StatusCode.InvalidArgument, $"Format: the received bundle's SHA-256 is not the announced {expected} (damaged in transit); upload it again");
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"Format: the received bundle's SHA-256 is not the announced {expected} (damaged in transit); upload it again"));
             }
             return ToResult(await Guard(() => updater.InstallAsync(upload.Path, origin, first.StageOnly, context.CancellationToken)).ConfigureAwait(false));
         }
@@ -63,17 +53,15 @@ public sealed class ModelAdminService(ModelUpdater updater, AdminAccess access, 
         }
     }
 
-    public Task<UploadStatus> GetUploadStatus(GetUploadStatusRequest request, ServerCallContext context)
+    public override Task<UploadStatus> GetUploadStatus(GetUploadStatusRequest request, ServerCallContext context)
     {
-        access.Check(context);
         var uploads = Guard(() => updater.Uploads ?? throw new ModelAdminException(ModelAdminProblem.StoreUnavailable, "uploads are off: the model store is unavailable"));
         var (exists, received, total) = Guard(() => uploads.Status(request.UploadId));
         return Task.FromResult(new UploadStatus { UploadId = request.UploadId, Exists = exists, ReceivedBytes = (ulong)received, TotalBytes = (ulong)total });
     }
 
-    public Task<ModelList> ListModels(ListModelsRequest request, ServerCallContext context)
+    public override Task<ModelList> ListModels(ListModelsRequest request, ServerCallContext context)
     {
-        access.Check(context);
         var list = new ModelList();
         foreach (var entry in Guard(updater.List))
         {
@@ -83,16 +71,14 @@ public sealed class ModelAdminService(ModelUpdater updater, AdminAccess access, 
         return Task.FromResult(list);
     }
 
-    public async Task<ModelOperationResult> ActivateModel(ActivateModelRequest request, ServerCallContext context)
+    public override async Task<ModelOperationResult> ActivateModel(ActivateModelRequest request, ServerCallContext context)
     {
-        access.Check(context);
-        if (string.IsNullOrWhiteSpace(request.Key)) throw new RpcException(StatusCode.InvalidArgument, "key is empty (ListModels shows the keys)");
+        if (string.IsNullOrWhiteSpace(request.Key)) throw new RpcException(new Status(StatusCode.InvalidArgument, "key is empty (ListModels shows the keys)"));
         return ToResult(await Guard(() => updater.ActivateAsync(request.Key, $"ActivateModel from {context.Peer}", context.CancellationToken)).ConfigureAwait(false));
     }
 
-    public async Task<ModelOperationResult> Rollback(RollbackRequest request, ServerCallContext context)
+    public override async Task<ModelOperationResult> Rollback(RollbackRequest request, ServerCallContext context)
     {
-        access.Check(context);
         return ToResult(await Guard(() => updater.RollbackAsync($"Rollback from {context.Peer}", context.CancellationToken)).ConfigureAwait(false));
     }
 

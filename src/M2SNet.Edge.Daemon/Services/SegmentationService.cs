@@ -3,8 +3,7 @@ using M2SNet.Edge.Daemon.Configuration;
 using M2SNet.Edge.Daemon.Observability;
 using M2SNet.Edge.Daemon.Pipeline;
 using M2SNet.Edge.Daemon.Streaming;
-using M2SNet.Edge.Grpc;
-using M2SNet.Edge.Grpc.Server;
+using Grpc.Core;
 using M2SNet.Edge.OpenCv;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
@@ -18,7 +17,8 @@ namespace M2SNet.Edge.Daemon.Services;
 
 /// <summary>
 /// <c>m2snet.edge.v1.Segmentation</c>: a thin adapter from the contract to the pipeline,
-/// the publisher and the model; domain failures become status codes with their reasons.
+/// the publisher and the model; domain failures become status codes with their reasons. Served by
+/// Grpc.AspNetCore (one instance for the daemon's life).
 /// </summary>
 public sealed class SegmentationService(
     IOptions<DaemonOptions> options,
@@ -27,28 +27,21 @@ public sealed class SegmentationService(
     PipelineMetrics metrics,
     DaemonState state,
     IHostApplicationLifetime lifetime,
-    ILogger<SegmentationService> log)
+    ILogger<SegmentationService> log) : Segmentation.SegmentationBase
 {
     public static readonly string Version =
         typeof(SegmentationService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
 
     private readonly DaemonOptions _options = options.Value;
 
-    public void MapTo(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder endpoints)
-    {
-        endpoints.MapGrpcServerStreaming(SegmentationApi.StreamMasks, StreamMasks);
-        endpoints.MapGrpcDuplexStreaming(SegmentationApi.Segment, Segment);
-        endpoints.MapGrpcUnary(SegmentationApi.GetInfo, GetInfo);
-    }
-
-    public async Task StreamMasks(StreamMasksRequest request, IServerStreamWriter<MaskMessage> responses, ServerCallContext context)
+    public override async Task StreamMasks(StreamMasksRequest request, IServerStreamWriter<MaskMessage> responses, ServerCallContext context)
     {
         var mask = ClientMaskOptions.Resolve(request.Options, _options.Stream, _options.Limits);
         await WaitUntilReady(context.CancellationToken).ConfigureAwait(false);
         var name = string.IsNullOrWhiteSpace(request.ClientName) ? context.Peer : request.ClientName.Trim();
         using var subscriber = publisher.Subscribe(name, context.Peer, mask);
         log.LogInformation("Client {Client} ({Peer}) streams masks as {Encoding}", name, context.Peer, mask.Encoding);
-        await context.WriteResponseHeadersAsync().ConfigureAwait(false);
+        await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
         try
         {
             while (await subscriber.NextAsync(context.CancellationToken).ConfigureAwait(false) is { } lease)
@@ -68,10 +61,10 @@ public sealed class SegmentationService(
             log.LogInformation("Client {Client} ({Peer}) left after {Sent} frames ({Dropped} dropped for reading slowly)",
                 name, context.Peer, subscriber.Sent, subscriber.Dropped);
         }
-        throw new RpcException(StatusCode.Unavailable, "the daemon is shutting down");
+        throw new RpcException(new Status(StatusCode.Unavailable, "the daemon is shutting down"));
     }
 
-    public async Task Segment(IAsyncStreamReader<SegmentRequest> requests, IServerStreamWriter<MaskMessage> responses, ServerCallContext context)
+    public override async Task Segment(IAsyncStreamReader<SegmentRequest> requests, IServerStreamWriter<MaskMessage> responses, ServerCallContext context)
     {
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var cancel = stopping.Token;
@@ -79,7 +72,7 @@ public sealed class SegmentationService(
         using var image = new Mat();
         ClientMaskOptions? mask = null;
         long index = 0;
-        while (await requests.MoveNext(cancel).ConfigureAwait(false))
+        while (await NextFrameAsync(requests, index + 1, cancel).ConfigureAwait(false))
         {
             var request = requests.Current;
             index++;
@@ -92,24 +85,14 @@ public sealed class SegmentationService(
             }
             catch (RpcException e)
             {
-                throw new RpcException(e.StatusCode, $"frame #{index}: {e.Status.Detail}");
+                throw new RpcException(new Status(e.StatusCode, $"frame #{index}: {e.Status.Detail}"));
             }
-            var frame = VideoFrame.Standalone(image, index, received);
-            var times = new StageTimes { CaptureNs = received };
             // Each frame runs on the model active when it arrives (a swap takes effect at the next frame).
-            var stages = active.AcquireStages() ?? throw new RpcException(StatusCode.Unavailable, "no model is loaded");
             SegmentationResult result;
-            var buffers = stages.RentBuffers();
-            try
+            using (var work = FrameInFlight.Start(VideoFrame.Standalone(image, index, received), active)
+                ?? throw new RpcException(new Status(StatusCode.Unavailable, "no model is loaded")))
             {
-                stages.Preprocess(frame, buffers, ref times);
-                stages.Infer(buffers, ref times);
-                result = stages.Postprocess(frame, buffers, active.Presentation, times);
-            }
-            finally
-            {
-                stages.ReturnBuffers(buffers);
-                stages.Release();
+                result = work.Run(active.Presentation);
             }
             try
             {
@@ -125,7 +108,26 @@ public sealed class SegmentationService(
         }
     }
 
-    public Task<DaemonInfo> GetInfo(GetInfoRequest request, ServerCallContext context)
+    /// <summary>The next request of a Segment call; a message the daemon cannot take names the frame it would have been.</summary>
+    private async Task<bool> NextFrameAsync(IAsyncStreamReader<SegmentRequest> requests, long index, CancellationToken cancel)
+    {
+        try
+        {
+            return await requests.MoveNext(cancel).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted)
+        {
+            // Refused from its length prefix, before its bytes are buffered.
+            throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                $"frame #{index}: the message exceeds the limit of {_options.Limits.MaxReceiveMessageBytes} bytes (Daemon:Limits:MaxReceiveMessageBytes)"));
+        }
+        catch (Google.Protobuf.InvalidProtocolBufferException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"frame #{index}: the message is not a valid SegmentRequest: {e.Message}"));
+        }
+    }
+
+    public override Task<DaemonInfo> GetInfo(GetInfoRequest request, ServerCallContext context)
     {
         var stages = active.Stages;
         var source = active.Source;
@@ -183,7 +185,7 @@ public sealed class SegmentationService(
                 case Readiness.Ready when active.Stages is not null:
                     return;
                 case Readiness.Failed:
-                    throw new RpcException(StatusCode.Unavailable, $"the model is not usable: {state.Reason}");
+                    throw new RpcException(new Status(StatusCode.Unavailable, $"the model is not usable: {state.Reason}"));
             }
             await changed.WaitAsync(cancel).ConfigureAwait(false);
         }

@@ -29,20 +29,21 @@ public sealed class WebView(IOptions<DaemonOptions> options, MaskPublisher publi
         ["view.css"] = "text/css; charset=utf-8",
     };
 
-    private readonly string _root = Path.Combine(AppContext.BaseDirectory, "wwwroot", "view");
+    private static readonly string s_root = Path.Combine(AppContext.BaseDirectory, "wwwroot", "view");
 
-    public void MapTo(IEndpointRouteBuilder endpoints)
+    /// <summary>Maps the page and its stream; the view itself is made at the first stream request (after the options were validated).</summary>
+    public static void MapTo(IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/", () => Results.Redirect("/view/"));
         // "/view" and "/view/" are one route; the page's relative URLs need the slash.
         endpoints.MapGet("/view/", (HttpContext http) => http.Request.Path.Value?.EndsWith('/') == true ? File("index.html") : Results.Redirect("/view/"));
         endpoints.MapGet("/view/{name}", (string name) => name == "stream" ? Results.NotFound() : File(name));
-        endpoints.MapGet("/view/stream", Stream);
+        endpoints.MapGet("/view/stream", (HttpContext http, WebView view) => view.Stream(http));
     }
 
-    private IResult File(string name) =>
-        s_files.TryGetValue(name, out var type) && System.IO.File.Exists(Path.Combine(_root, name))
-            ? Results.File(System.IO.File.ReadAllBytes(Path.Combine(_root, name)), type)
+    private static IResult File(string name) =>
+        s_files.TryGetValue(name, out var type) && System.IO.File.Exists(Path.Combine(s_root, name))
+            ? Results.File(System.IO.File.ReadAllBytes(Path.Combine(s_root, name)), type)
             : Results.NotFound();
 
     private async Task Stream(HttpContext http)
@@ -70,7 +71,7 @@ public sealed class WebView(IOptions<DaemonOptions> options, MaskPublisher publi
         {
             subscriber = publisher.Subscribe($"web-view {peer}", peer, mask);
         }
-        catch (Grpc.RpcException e)
+        catch (global::Grpc.Core.RpcException e)
         {
             await http.Response.WriteAsync($"event: status\ndata: {JsonSerializer.Serialize(e.Status.Detail)}\n\n", cancel).ConfigureAwait(false);
             return;

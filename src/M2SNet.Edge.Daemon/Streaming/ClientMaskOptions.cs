@@ -1,5 +1,5 @@
 using M2SNet.Edge.Daemon.Configuration;
-using M2SNet.Edge.Grpc;
+using Grpc.Core;
 using M2SNet.Edge.Protocol.V1;
 
 namespace M2SNet.Edge.Daemon.Streaming;
@@ -18,21 +18,21 @@ public sealed record ClientMaskOptions(MaskEncoding Encoding, int Width, int Hei
         var encoding = requested.Encoding == MaskEncoding.Unspecified ? stream.DefaultEncoding : requested.Encoding;
         if (!Supported.Contains(encoding))
         {
-            throw new RpcException(StatusCode.InvalidArgument,
-                $"unknown mask encoding {(int)requested.Encoding}; this daemon sends {string.Join(", ", Supported.Select(e => $"{e} ({(int)e})"))}");
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"unknown mask encoding {(int)requested.Encoding}; this daemon sends {string.Join(", ", Supported.Select(e => $"{e} ({(int)e})"))}"));
         }
         if ((requested.Width == 0) != (requested.Height == 0))
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"mask size {requested.Width}x{requested.Height}: give both width and height, or neither for the frame's size");
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"mask size {requested.Width}x{requested.Height}: give both width and height, or neither for the frame's size"));
         }
         if (requested.Width > limits.MaxMaskWidth || requested.Height > limits.MaxMaskHeight)
         {
-            throw new RpcException(StatusCode.InvalidArgument,
-                $"mask size {requested.Width}x{requested.Height} is larger than the limit {limits.MaxMaskWidth}x{limits.MaxMaskHeight}");
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"mask size {requested.Width}x{requested.Height} is larger than the limit {limits.MaxMaskWidth}x{limits.MaxMaskHeight}"));
         }
         if (requested.JpegQuality > 100)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"JPEG quality {requested.JpegQuality} is not within 1..100 (0 for the default)");
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"JPEG quality {requested.JpegQuality} is not within 1..100 (0 for the default)"));
         }
         return new ClientMaskOptions(encoding, (int)requested.Width, (int)requested.Height, requested.IncludeFrameJpeg,
             requested.JpegQuality == 0 ? stream.JpegQuality : (int)requested.JpegQuality);

@@ -1,5 +1,5 @@
 using M2SNet.Edge.Daemon.Pipeline;
-using M2SNet.Edge.Grpc;
+using Grpc.Core;
 using M2SNet.Edge.Video;
 
 namespace M2SNet.Edge.Daemon.Streaming;
@@ -67,10 +67,10 @@ public sealed class MaskPublisher(int maxSubscribers)
     {
         lock (_gate)
         {
-            if (_stopped) throw new RpcException(StatusCode.Unavailable, "the daemon is shutting down");
+            if (_stopped) throw new RpcException(new Status(StatusCode.Unavailable, "the daemon is shutting down"));
             if (_subscribers.Length >= maxSubscribers)
             {
-                throw new RpcException(StatusCode.ResourceExhausted, $"{_subscribers.Length} clients are already streaming (the limit is {maxSubscribers}; Daemon:Stream:MaxSubscribers)");
+                throw new RpcException(new Status(StatusCode.ResourceExhausted, $"{_subscribers.Length} clients are already streaming (the limit is {maxSubscribers}; Daemon:Stream:MaxSubscribers)"));
             }
             var subscriber = new Subscriber(this, ++_nextId, name, peer, options);
             _subscribers = [.. _subscribers, subscriber];

@@ -1,25 +1,25 @@
 using System.Diagnostics;
-using M2SNet.Edge.Grpc.Client;
+using Grpc.Core;
 using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
 using M2SNet.Edge.TestSupport;
 
-namespace M2SNet.Edge.Grpc.Tests;
+namespace M2SNet.Edge.Protocol.Tests;
 
-/// <summary>Our client against grpc-js, the reference implementation, serving the Segmentation contract.</summary>
+/// <summary>Our client (DaemonConnection on Grpc.Net.Client) against grpc-js, the reference implementation, serving the Segmentation contract.</summary>
 public sealed class GrpcJsServerTests : IAsyncLifetime
 {
     private Process _server = null!;
-    private GrpcChannel _channel = null!;
-    private SegmentationClient _client = null!;
+    private DaemonConnection _channel = null!;
+    private Segmentation.SegmentationClient _client = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     public async ValueTask InitializeAsync()
     {
         (_server, var port) = await GrpcJs.StartServerAsync();
-        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
-        _client = new SegmentationClient(_channel);
+        _channel = DaemonConnection.Open($"http://127.0.0.1:{port}");
+        _client = _channel.Segmentation;
     }
 
     public ValueTask DisposeAsync()
@@ -33,7 +33,7 @@ public sealed class GrpcJsServerTests : IAsyncLifetime
     [Fact]
     public async Task Unary_call()
     {
-        var info = await _client.GetInfoAsync(new CallOptions(CancellationToken: Ct));
+        var info = await _client.GetInfoAsync(new GetInfoRequest(), new CallOptions(cancellationToken: Ct));
         Assert.Equal("grpc-js-reference", info.DaemonVersion);
         Assert.True(info.Ready);
     }
@@ -41,7 +41,7 @@ public sealed class GrpcJsServerTests : IAsyncLifetime
     [Fact]
     public async Task Server_stream_with_its_messages_and_OK()
     {
-        using var call = _client.StreamMasks(new StreamMasksRequest { ClientName = "5" }, new CallOptions(CancellationToken: Ct));
+        using var call = _client.StreamMasks(new StreamMasksRequest { ClientName = "5" }, new CallOptions(cancellationToken: Ct));
         var messages = new List<MaskMessage>();
         await foreach (var m in call.ResponseStream.ReadAllAsync(Ct)) messages.Add(m);
         Assert.Equal([1UL, 2, 3, 4, 5], messages.Select(m => m.Sequence));
@@ -52,7 +52,7 @@ public sealed class GrpcJsServerTests : IAsyncLifetime
     [Fact]
     public async Task Error_status_after_messages_with_percent_encoded_unicode_detail()
     {
-        using var call = _client.StreamMasks(new StreamMasksRequest { ClientName = "fail:2" }, new CallOptions(CancellationToken: Ct));
+        using var call = _client.StreamMasks(new StreamMasksRequest { ClientName = "fail:2" }, new CallOptions(cancellationToken: Ct));
         var received = 0;
         var e = await Assert.ThrowsAsync<RpcException>(async () =>
         {
@@ -67,7 +67,7 @@ public sealed class GrpcJsServerTests : IAsyncLifetime
     public async Task Deadline_we_send_is_honoured_by_the_reference_server()
     {
         using var call = _client.StreamMasks(new StreamMasksRequest { ClientName = "slow" },
-            new CallOptions(Deadline: DateTime.UtcNow.AddMilliseconds(300), CancellationToken: Ct));
+            new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(300), cancellationToken: Ct));
         var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(Ct));
         Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
     }
@@ -75,7 +75,7 @@ public sealed class GrpcJsServerTests : IAsyncLifetime
     [Fact]
     public async Task Duplex_stream_echoes_in_order()
     {
-        using var call = _client.Segment(new CallOptions(CancellationToken: Ct));
+        using var call = _client.Segment(new CallOptions(cancellationToken: Ct));
         for (ulong i = 1; i <= 10; i++)
         {
             await call.RequestStream.WriteAsync(new SegmentRequest { ClientSequence = i, Frame = new Frame { Width = (uint)(i * 2) } }, Ct);
@@ -89,7 +89,7 @@ public sealed class GrpcJsServerTests : IAsyncLifetime
     [Fact]
     public async Task The_reference_servers_receive_limit_comes_back_as_RESOURCE_EXHAUSTED()
     {
-        using var call = _client.Segment(new CallOptions(CancellationToken: Ct));
+        using var call = _client.Segment(new CallOptions(cancellationToken: Ct));
         var big = new SegmentRequest { Frame = new Frame { Data = Google.Protobuf.ByteString.CopyFrom(new byte[2 * 1024 * 1024]) } };
         try
         {
