@@ -36,15 +36,22 @@ public static class BundleUpload
             {
                 await call.RequestStream.WriteAsync(request, cancel).ConfigureAwait(false);
             }
-            catch (RpcException)
+            catch (Exception e) when (e is RpcException or HttpRequestException or IOException)
             {
-                break; // the daemon ended the call; its reason is the call's status
+                break; // the daemon ended the call (and may have closed the stream); its reason is the call's status
             }
             offset += read;
             sent?.Invoke(read);
             if (read == 0) break;
         }
-        await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+        try
+        {
+            await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RpcException or HttpRequestException or IOException or InvalidOperationException)
+        {
+            // Already ended by the daemon: the status below says why.
+        }
         uploaded?.Invoke();
         return await call.ResponseAsync.ConfigureAwait(false);
     }

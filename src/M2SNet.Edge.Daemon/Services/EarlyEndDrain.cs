@@ -24,6 +24,9 @@ public sealed class EarlyEndDrain(RequestDelegate next, IOptions<DaemonOptions> 
     {
         await next(http).ConfigureAwait(false);
         if (!IsGrpc(http) || http.RequestAborted.IsCancellationRequested) return;
+        // A message refused for its size is left unread by design (its bytes are what the limit keeps
+        // out); Kestrel resets that stream, and the status is already on its way.
+        if (Status(http) == ResourceExhausted) return;
         try
         {
             var body = http.Request.BodyReader;
@@ -38,12 +41,14 @@ public sealed class EarlyEndDrain(RequestDelegate next, IOptions<DaemonOptions> 
             using var window = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
             window.CancelAfter(Window);
             long discarded = 0;
-            while (discarded <= _maxBytes)
+            while (discarded <= _maxBytes && !window.IsCancellationRequested)
             {
                 var result = await body.ReadAsync(window.Token).ConfigureAwait(false);
-                discarded += result.Buffer.Length;
+                var length = result.Buffer.Length;
+                discarded += length;
                 body.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted || result.IsCanceled) return;
+                // An empty read that is not the end: the stream was stopped underneath (reset, aborted); nothing more comes.
+                if (result.IsCompleted || result.IsCanceled || length == 0) return;
             }
             log.LogDebug("{Path}: the client kept sending after its call ended; its stream is reset", http.Request.Path);
         }
@@ -52,6 +57,15 @@ public sealed class EarlyEndDrain(RequestDelegate next, IOptions<DaemonOptions> 
         {
             // The client reset the stream, went away, or kept sending past the window: Kestrel resets it.
         }
+    }
+
+    private const string ResourceExhausted = "8";
+
+    private static string? Status(HttpContext http)
+    {
+        var trailers = http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseTrailersFeature>()?.Trailers;
+        if (trailers is not null && trailers.TryGetValue("grpc-status", out var status)) return status.ToString();
+        return http.Response.Headers.TryGetValue("grpc-status", out var header) ? header.ToString() : null;
     }
 
     private static bool IsGrpc(HttpContext http) =>
