@@ -1,7 +1,5 @@
-using M2SNet.Edge.Daemon.Configuration;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace M2SNet.Edge.Daemon.Services;
 
@@ -11,14 +9,12 @@ namespace M2SNet.Edge.Daemon.Services;
 /// such streams counted until the client's END_STREAM, and once about 200 pile up on a connection
 /// it refuses new streams there with ENHANCE_YOUR_CALM, valid calls included (the case of
 /// grpc-dotnet issue 2010). So after such a call this sends the status at once, then reads and
-/// discards what the client still sends, up to its END_STREAM, for a bounded time and size.
+/// discards what the client still sends, up to its END_STREAM, for a bounded time.
 /// </summary>
-public sealed class EarlyEndDrain(RequestDelegate next, IOptions<DaemonOptions> options, ILogger<EarlyEndDrain> log)
+public sealed class EarlyEndDrain(RequestDelegate next, ILogger<EarlyEndDrain> log)
 {
     /// <summary>How long a client gets, after its status, to finish sending.</summary>
     public static readonly TimeSpan Window = TimeSpan.FromSeconds(5);
-
-    private readonly long _maxBytes = 2L * options.Value.Limits.MaxReceiveMessageBytes;
 
     public async Task InvokeAsync(HttpContext http)
     {
@@ -40,15 +36,13 @@ public sealed class EarlyEndDrain(RequestDelegate next, IOptions<DaemonOptions> 
             await http.Response.CompleteAsync().ConfigureAwait(false);
             using var window = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
             window.CancelAfter(Window);
-            long discarded = 0;
-            while (discarded <= _maxBytes && !window.IsCancellationRequested)
+            // Bounded by time only: stopping at a byte count while the client still sends would have
+            // Kestrel see data on a stream it closed, which ends the whole connection.
+            while (!window.IsCancellationRequested)
             {
                 var result = await body.ReadAsync(window.Token).ConfigureAwait(false);
-                var length = result.Buffer.Length;
-                discarded += length;
                 body.AdvanceTo(result.Buffer.End);
-                // An empty read that is not the end: the stream was stopped underneath (reset, aborted); nothing more comes.
-                if (result.IsCompleted || result.IsCanceled || length == 0) return;
+                if (result.IsCompleted || result.IsCanceled) return;
             }
             log.LogDebug("{Path}: the client kept sending after its call ended; its stream is reset", http.Request.Path);
         }
