@@ -82,9 +82,10 @@ public static class DaemonHost
         // Grpc.AspNetCore reads these when the services are mapped, and Kestrel its endpoints when the
         // application is built: both before the host starts and validates the options. So they are read
         // from the configuration as it stands; a value that does not bind is one of the start-up errors.
+        var configured = Unvalidated(configuration);
         builder.Services.AddOptions<GrpcServiceOptions>().Configure(grpc =>
         {
-            var limits = Unvalidated(configuration).Limits;
+            var limits = configured.Limits;
             grpc.MaxReceiveMessageSize = limits.MaxReceiveMessageBytes;
             grpc.MaxSendMessageSize = limits.MaxSendMessageBytes;
         });
@@ -128,7 +129,7 @@ public static class DaemonHost
         });
         builder.Services.AddOptions<KestrelServerOptions>().Configure(kestrel =>
         {
-            var options = Unvalidated(configuration);
+            var options = configured;
             try
             {
                 if (!TryParse(options.Endpoints.Grpc, "Daemon:Endpoints:Grpc", out var grpc)) return;

@@ -44,6 +44,9 @@ public sealed class EarlyEndDrain(RequestDelegate next, ILogger<EarlyEndDrain> l
                 body.AdvanceTo(result.Buffer.End);
                 if (result.IsCompleted || result.IsCanceled) return;
             }
+        }
+        catch (OperationCanceledException) when (!http.RequestAborted.IsCancellationRequested)
+        {
             log.LogDebug("{Path}: the client kept sending after its call ended; its stream is reset", http.Request.Path);
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException
