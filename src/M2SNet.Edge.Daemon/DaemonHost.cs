@@ -146,7 +146,6 @@ public static class DaemonHost
         });
 
         var app = builder.Build();
-        app.UseMiddleware<EarlyEndDrain>();
         app.MapGrpcService<SegmentationService>();
         app.MapGrpcService<ModelAdminService>();
         app.MapGrpcService<HealthServiceImpl>();

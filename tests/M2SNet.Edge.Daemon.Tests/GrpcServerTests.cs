@@ -74,9 +74,9 @@ public sealed class GrpcServerTests(DaemonFixture fixture)
     [Fact]
     public async Task Calls_that_end_before_the_client_finished_sending_do_not_use_up_the_connection()
     {
-        // Each call sends a frame the daemon refuses and finishes its request side only after the
-        // status has arrived, as a client that streams frames does. Kestrel lets about 200 such
-        // half-closed streams pile up on one connection before it refuses new ones.
+        // Each call sends a frame the daemon refuses and would finish its request side only after
+        // the status has arrived, as a client that streams frames does. Were such streams left
+        // half open, Kestrel would refuse new ones once about 200 piled up on one connection.
         using var http = H2();
         var bad = GrpcWire.Frame(new SegmentRequest { Frame = new Protocol.V1.Frame { Format = PixelFormat.Bgr24, Width = 4, Height = 4 } });
         for (var i = 0; i < 300; i++)
@@ -93,6 +93,40 @@ public sealed class GrpcServerTests(DaemonFixture fixture)
         using var answer = await http.SendAsync(valid, Ct);
         await answer.Content.ReadAsByteArrayAsync(Ct);
         Assert.Equal("0", GrpcStatus(answer));
+    }
+
+    [Fact]
+    public async Task Uploads_refused_while_their_client_streams_leave_its_connection_working()
+    {
+        // A stock Grpc.Net.Client that keeps writing after the daemon refused its first chunk: the
+        // daemon's status and stream reset must reach it without the client having to reset the
+        // stream itself, which could put a frame of that stream on the wire after its reset and end
+        // the whole connection, with every other call on it.
+        var connections = 0;
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancel) =>
+            {
+                Interlocked.Increment(ref connections);
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(context.DnsEndPoint, cancel);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(_daemon.GrpcAddress, new Grpc.Net.Client.GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = false });
+        var admin = new ModelAdmin.ModelAdminClient(channel);
+        var bundle = new byte[3 * 1024 * 1024];
+        for (var i = 0; i < 20; i++)
+        {
+            // The first chunk claims offset 1 of an upload nothing has arrived for.
+            var e = await Assert.ThrowsAsync<RpcException>(() => Client.BundleUpload.SendAsync(admin, new MemoryStream(bundle), offset: 1,
+                totalBytes: bundle.Length + 1, uploadId: $"refused-{i}-{Guid.NewGuid():N}", sha256: null, stageOnly: true, fileName: "refused.m2sbundle",
+                chunkBytes: 256 * 1024, cancel: Ct));
+            Assert.True(e.StatusCode == StatusCode.OutOfRange, $"upload {i + 1}: {e.Status}");
+        }
+        var info = await new Segmentation.SegmentationClient(channel).GetInfoAsync(new GetInfoRequest(), Call());
+        Assert.True(info.Ready);
+        Assert.Equal(1, connections);
     }
 
     [Fact]
@@ -204,6 +238,10 @@ public sealed class GrpcServerTests(DaemonFixture fixture)
                 await stream.WriteAsync(bytes, cancellationToken);
                 await stream.FlushAsync(cancellationToken);
                 await _finish.Task.WaitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The daemon reset the stream after its status: the rest of the body is not wanted.
             }
             finally
             {
