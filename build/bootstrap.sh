@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The one place that installs what M2SNet.Edge needs outside NuGet: Debian packages,
-# the ONNX Runtime native library (from the npm package onnxruntime-node) and the C++ shims.
+# The one place that installs what M2SNet.Edge needs outside NuGet: Debian packages and the
+# C++ shims (ONNX Runtime comes from NuGet: Microsoft.ML.OnnxRuntime, or .Gpu.Linux).
 #
-#   build/bootstrap.sh [component ...]     components: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod, systemd-analyze, browser
-#                                          (default: the first three; the tests ask for the others)
+#   build/bootstrap.sh [component ...]     components: torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod, systemd-analyze, browser
+#                                          (default: the first two; the tests ask for the others)
 #
 # Idempotent and quick when everything is present; safe to call from concurrent builds
 # (serialised by a lock). MSBuild calls it before building the projects that need it.
@@ -15,13 +15,6 @@ mkdir -p "$native"
 
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
 die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
-
-# --- ONNX Runtime ------------------------------------------------------------------------
-# Pinned package and its registry integrity (SHA-512, base64): the download is refused if the
-# registry's metadata or the tarball disagree with this.
-ORT_VERSION="1.30.0"
-ORT_INTEGRITY="sha512-twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA9lolLOYepoD8fjTGOfIqw=="
-ort_dir="$native/onnxruntime/$ORT_VERSION"
 
 # Debian packages, installed only when missing. Without root the missing list is printed.
 ensure_apt() {
@@ -41,47 +34,6 @@ ensure_apt() {
     apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$native/apt.log" 2>&1 \
       || die "apt-get install ${missing[*]} failed; see $native/apt.log"
   fi
-}
-
-fetch_onnxruntime() {
-  if [ -f "$ort_dir/linux-x64/libonnxruntime.so.1" ] && [ -f "$ort_dir/.verified" ]; then
-    return 0
-  fi
-  command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm ca-certificates
-  command -v npm >/dev/null 2>&1 || die "npm is not available after installing it"
-
-  local work registry_integrity tarball actual
-  work="$(mktemp -d "$native/ort-download.XXXXXX")"
-  trap 'rm -rf "$work"' RETURN
-
-  say "fetching onnxruntime-node@$ORT_VERSION from the npm registry"
-  registry_integrity="$(cd "$work" && npm view "onnxruntime-node@$ORT_VERSION" dist.integrity 2>/dev/null)" \
-    || die "npm view onnxruntime-node@$ORT_VERSION failed (is the npm registry reachable?)"
-  [ "$registry_integrity" = "$ORT_INTEGRITY" ] \
-    || die "registry integrity for onnxruntime-node@$ORT_VERSION is '$registry_integrity', expected '$ORT_INTEGRITY'"
-
-  # npm pack downloads the tarball without running any install script.
-  (cd "$work" && npm pack --ignore-scripts --silent "onnxruntime-node@$ORT_VERSION" >/dev/null 2>"$work/npm.log") \
-    || die "npm pack failed: $(tail -n 3 "$work/npm.log")"
-  tarball="$work/onnxruntime-node-$ORT_VERSION.tgz"
-  actual="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)"
-  [ "$actual" = "$ORT_INTEGRITY" ] || die "SHA-512 of the downloaded tarball is $actual, expected $ORT_INTEGRITY"
-
-  local bin=package/bin/napi-v6
-  tar -xzf "$tarball" -C "$work" \
-    "$bin/linux/x64/libonnxruntime.so.1" \
-    "$bin/linux/arm64/libonnxruntime.so.1" \
-    "$bin/win32/x64/onnxruntime.dll" "$bin/win32/x64/DirectML.dll" \
-    "$bin/win32/arm64/onnxruntime.dll" "$bin/win32/arm64/DirectML.dll"
-
-  rm -rf "$ort_dir.tmp" && mkdir -p "$ort_dir.tmp"/{linux-x64,linux-arm64,win-x64,win-arm64}
-  cp "$work/$bin/linux/x64/libonnxruntime.so.1" "$ort_dir.tmp/linux-x64/"
-  cp "$work/$bin/linux/arm64/libonnxruntime.so.1" "$ort_dir.tmp/linux-arm64/"
-  cp "$work/$bin/win32/x64/"{onnxruntime.dll,DirectML.dll} "$ort_dir.tmp/win-x64/"
-  cp "$work/$bin/win32/arm64/"{onnxruntime.dll,DirectML.dll} "$ort_dir.tmp/win-arm64/"
-  echo "$ORT_INTEGRITY" >"$ort_dir.tmp/.verified"
-  rm -rf "$ort_dir" && mv "$ort_dir.tmp" "$ort_dir"
-  say "ONNX Runtime $ORT_VERSION ready in ${ort_dir#$root/}"
 }
 
 # --- libtorch shim ---------------------------------------------------------------------------
@@ -158,13 +110,12 @@ browser() {
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(onnxruntime torch-shim opencv-shim)
+[ ${#components[@]} -gt 0 ] || components=(torch-shim opencv-shim)
 
 exec 9>"$native/.lock"
 flock 9
 for c in "${components[@]}"; do
   case "$c" in
-    onnxruntime) fetch_onnxruntime ;;
     torch-shim) torch_shim ;;
     opencv-shim) opencv_shim ;;
     pytorch) pytorch ;;
@@ -173,6 +124,6 @@ for c in "${components[@]}"; do
     gpiod) gpiod ;;
     systemd-analyze) systemd_analyze ;;
     browser) browser ;;
-    *) die "unknown component '$c' (known: onnxruntime, torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod, systemd-analyze, browser)" ;;
+    *) die "unknown component '$c' (known: torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod, systemd-analyze, browser)" ;;
   esac
 done

@@ -1,7 +1,8 @@
 using System.Text.Json.Serialization;
 using M2SNet.Edge.Export;
 using M2SNet.Edge.Models.Networks;
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 using static M2SNet.Edge.Torch.torch;
 
 namespace M2SNet.Edge.Bench;
@@ -40,9 +41,9 @@ public static class ExportLatencyBenchmark
             var optimised = OnnxExporter.Export(net, new ExportRequest("m2snet", Path.Combine(dir.FullName, "optimised.onnx"), size));
             var naive = OnnxExporter.Export(net, new ExportRequest("m2snet", Path.Combine(dir.FullName, "naive.onnx"), size, Form: GraphForm.Naive));
 
-            var options = new SessionOptions { IntraOpNumThreads = threads };
-            using var fast = new InferenceSession(optimised.OnnxPath, options);
-            using var slow = new InferenceSession(naive.OnnxPath, options);
+            var options = new SessionSettings { IntraOpNumThreads = threads };
+            using var fast = ProviderSession.Create(optimised.OnnxPath, options);
+            using var slow = ProviderSession.Create(naive.OnnxPath, options);
             var image = OnnxExporter.RandomImage([1, 3, size, size], seed: 3);
             var fastOut = new float[size * size];
             var slowOut = new float[size * size];

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using M2SNet.Edge.Onnx;
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 
 namespace M2SNet.Edge.Bench;
 
@@ -30,9 +31,9 @@ public static class OrtLatencyBenchmark
     {
         const int size = 352;
         var env = OrtEnvironment.Instance;
-        var options = new SessionOptions { IntraOpNumThreads = threads };
-        using var model = new InferenceSession(SampleModels.ResNetLike(size), options);
-        using var noop = new InferenceSession(SampleModels.NoOp(1, 3, size, size), options);
+        var options = new SessionSettings { IntraOpNumThreads = threads };
+        using var model = ProviderSession.Create(SampleModels.ResNetLike(size), options);
+        using var noop = ProviderSession.Create(SampleModels.NoOp(1, 3, size, size), options);
 
         var image = new float[3 * size * size];
         for (var i = 0; i < image.Length; i++) image[i] = (i % 255) / 255f - 0.5f;
@@ -50,7 +51,7 @@ public static class OrtLatencyBenchmark
         {
             new(Noop, () => noop.RunWithBinding(noopBinding)),
             new(Model, () => model.RunWithBinding(modelBinding)),
-            new(ModelAllocatingOutputs, () => model.Run(null, ["image"], [input], ["logits"]).Dispose()),
+            new(ModelAllocatingOutputs, () => model.Run(ProviderSession.DefaultRun, ["image"], [input], ["logits"]).Dispose()),
         };
         var (warmup, iterations) = quick ? (3, 20) : (10, 200);
         var stats = Harness.MeasureInterleaved(variants, warmup, iterations, progress);

@@ -88,7 +88,7 @@ internal static class BundleCommand
             var options = new BundleValidationOptions
             {
                 Trust = keys,
-                Session = () => runtime.SessionOptions(parse),
+                Session = () => runtime.SessionSettings(parse),
                 RequiredInputSize = BundleValidationOptions.ParseInputSize(parse.GetValue(inputSize)),
                 WarmupRuns = parse.GetValue(warmup),
             };

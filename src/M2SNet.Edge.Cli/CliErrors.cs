@@ -1,5 +1,6 @@
 using M2SNet.Edge.Export;
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 using M2SNet.Edge.Torch;
 
 namespace M2SNet.Edge.Cli;
@@ -24,7 +25,7 @@ internal static class CliErrors
         }
     }
 
-    private static bool IsUserFacing(Exception e) => e is CliException or OrtException or OrtLibraryException or TorchException
+    private static bool IsUserFacing(Exception e) => e is CliException or OnnxRuntimeException or ExecutionProviderException or OrtLibraryException or TorchException
         or torch.StateDictException or ExportVerificationException or InvalidDataException or IOException
         or UnauthorizedAccessException or ArgumentException or DllNotFoundException or Training.Data.DatasetException
         or OpenCv.OpenCvException or Video.VideoSourceException;

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using M2SNet.Edge.Onnx;
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 
 namespace M2SNet.Edge.Cli;
 
@@ -27,7 +28,7 @@ internal static class DemoCommand
             if (s < 32 || s % 32 != 0) throw new CliException("--size must be a positive multiple of 32");
 
             Console.WriteLine($"ONNX Runtime {env.Version}; building a ResNet-like sample network at {s}x{s}");
-            using var session = new InferenceSession(SampleModels.ResNetLike(size: s), runtime.SessionOptions(parse));
+            using var session = ProviderSession.Create(SampleModels.ResNetLike(size: s), runtime.SessionSettings(parse));
             Console.WriteLine($"Execution provider: {session.ExecutionProvider.Name}");
 
             var image = new float[3 * s * s];

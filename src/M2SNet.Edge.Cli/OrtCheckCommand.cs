@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 
 namespace M2SNet.Edge.Cli;
 
@@ -29,21 +30,21 @@ internal static class OrtCheckCommand
             if (!path.Exists) throw new CliException($"model file not found: {path.FullName}");
             var symbolic = ParseDims(parse.GetValue(dims) ?? []);
 
-            Console.WriteLine($"ONNX Runtime {env.Version} from {env.LibraryPath}");
+            Console.WriteLine($"ONNX Runtime {env.Version} ({OrtEnvironment.Flavor} package) from {env.LibraryPath}");
             Console.WriteLine($"  providers in this build: {string.Join(", ", env.AvailableProviders)}");
-            using var session = new InferenceSession(path.FullName, runtime.SessionOptions(parse));
+            using var session = ProviderSession.Create(path.FullName, runtime.SessionSettings(parse));
             Console.WriteLine($"Model {path.Name} ({path.Length / 1024.0 / 1024.0:F1} MiB)");
-            foreach (var i in session.InputMetadata.Values) Console.WriteLine($"  input  {i}");
-            foreach (var o in session.OutputMetadata.Values) Console.WriteLine($"  output {o}");
+            foreach (var (name, i) in session.InputMetadata) Console.WriteLine($"  input  {Describe(name, i)}");
+            foreach (var (name, o) in session.OutputMetadata) Console.WriteLine($"  output {Describe(name, o)}");
             Console.WriteLine($"Execution provider: {session.ExecutionProvider.Name}");
             foreach (var f in session.ProviderFailures) Console.WriteLine($"  skipped {f.Provider.Name}: {f.Reason}");
 
-            var inputs = session.InputMetadata.Values.Select(m => ZeroTensor(m, symbolic)).ToList();
+            var inputs = session.InputMetadata.Select(m => ZeroTensor(m.Key, m.Value, symbolic)).ToList();
             try
             {
                 var names = session.InputNames;
                 var sw = Stopwatch.StartNew();
-                session.Run(null, names, inputs, session.OutputNames).Dispose();
+                session.Run(ProviderSession.DefaultRun, names, inputs, session.OutputNames).Dispose();
                 Console.WriteLine($"First run on zeros: {sw.Elapsed.TotalMilliseconds:F1} ms");
                 var count = parse.GetValue(runs);
                 if (count > 0)
@@ -52,7 +53,7 @@ internal static class OrtCheckCommand
                     for (var r = 0; r < count; r++)
                     {
                         sw.Restart();
-                        session.Run(null, names, inputs, session.OutputNames).Dispose();
+                        session.Run(ProviderSession.DefaultRun, names, inputs, session.OutputNames).Dispose();
                         times[r] = sw.Elapsed.TotalMilliseconds;
                     }
                     Array.Sort(times);
@@ -83,16 +84,17 @@ internal static class OrtCheckCommand
         return result;
     }
 
-    private static OrtValue ZeroTensor(NodeMetadata input, Dictionary<string, long> symbolic)
+    private static string Describe(string name, NodeMetadata node) => node.IsTensor
+        ? $"{name}: {node.ElementDataType} [{string.Join(", ", node.Dimensions.Select((d, i) => d >= 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : node.SymbolicDimensions[i] is { Length: > 0 } s ? s : "?"))}]"
+        : $"{name}: {node.OnnxValueType}";
+
+    private static OrtValue ZeroTensor(string name, NodeMetadata input, Dictionary<string, long> symbolic)
     {
-        if (!input.IsTensor) throw new CliException($"input '{input.Name}' is a {input.OnnxValueType}, not a tensor; ort-check feeds tensors only");
+        if (!input.IsTensor) throw new CliException($"input '{name}' is a {input.OnnxValueType}, not a tensor; ort-check feeds tensors only");
         var shape = input.Dimensions.Select((d, i) => d >= 0 ? d : symbolic.GetValueOrDefault(input.SymbolicDimensions[i], 1)).ToArray();
-        var value = OrtValue.CreateAllocatedTensorValue(input.ElementType, shape);
-        unsafe
-        {
-            // ORT does not zero what it allocates.
-            new Span<byte>((void*)value.DataPointer, checked((int)value.ByteLength)).Clear();
-        }
+        var value = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, input.ElementDataType, shape);
+        // ORT does not zero what it allocates.
+        value.GetTensorMutableRawData().Clear();
         return value;
     }
 }

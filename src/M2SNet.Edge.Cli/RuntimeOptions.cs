@@ -1,5 +1,6 @@
 using System.CommandLine;
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 using Microsoft.Extensions.Logging;
 
 namespace M2SNet.Edge.Cli;
@@ -9,7 +10,7 @@ internal sealed class RuntimeOptions
 {
     public Option<string?> OrtLibrary { get; } = new("--ort-library")
     {
-        Description = $"ONNX Runtime library to load (default: ${OrtEnvironmentOptions.LibraryPathVariable}, then the bundled CPU build)",
+        Description = $"another ONNX Runtime library to load, e.g. a DirectML build (default: ${OrtEnvironmentOptions.LibraryPathVariable}, then the NuGet package's)",
     };
 
     public Option<string> Providers { get; } = new("--provider")
@@ -48,11 +49,11 @@ internal sealed class RuntimeOptions
         return OrtEnvironment.Initialize(new OrtEnvironmentOptions
         {
             LibraryPath = parse.GetValue(OrtLibrary),
-            LogLevel = verbose ? OrtLoggingLevel.Info : OrtLoggingLevel.Warning,
+            LogLevel = verbose ? OrtLoggingLevel.ORT_LOGGING_LEVEL_INFO : OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING,
         });
     }
 
-    public SessionOptions SessionOptions(ParseResult parse) => new()
+    public SessionSettings SessionSettings(ParseResult parse) => new()
     {
         IntraOpNumThreads = parse.GetValue(Threads),
         ExecutionProviders = [.. parse.GetValue(Providers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => ExecutionProvider.Parse(p))],

@@ -1,4 +1,5 @@
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 using M2SNet.Edge.OpenCv;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;

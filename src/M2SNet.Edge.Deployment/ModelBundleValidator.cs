@@ -1,8 +1,7 @@
 using System.Text.Json;
 using M2SNet.Edge.Onnx;
-using M2SNet.Edge.OnnxRuntime;
-
-using SessionOptions = M2SNet.Edge.OnnxRuntime.SessionOptions;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 
 namespace M2SNet.Edge.Deployment;
 
@@ -43,7 +42,7 @@ public sealed record BundleValidationOptions
     public required TrustedKeys Trust { get; init; }
 
     /// <summary>Session options for the execution providers the daemon runs (a fresh object per load).</summary>
-    public required Func<SessionOptions> Session { get; init; }
+    public required Func<SessionSettings> Session { get; init; }
 
     /// <summary>The network input (height, width) this appliance runs; null accepts any.</summary>
     public (int Height, int Width)? RequiredInputSize { get; init; }
@@ -131,7 +130,7 @@ public static class ModelBundleValidator
         {
             model = SegmentationModel.Load(bundle.OnnxPath, options.Session());
         }
-        catch (Exception e) when (e is ModelLoadException or OrtException or OrtLibraryException)
+        catch (Exception e) when (e is ModelLoadException or OnnxRuntimeException or ExecutionProviderException or OrtLibraryException)
         {
             throw new BundleRejectedException(BundleCheck.Load, e.Message, e);
         }
@@ -143,7 +142,7 @@ public static class ModelBundleValidator
             {
                 worst = model.SelfTest();
             }
-            catch (Exception e) when (e is ModelLoadException or OrtException)
+            catch (Exception e) when (e is ModelLoadException or OnnxRuntimeException)
             {
                 throw new BundleRejectedException(BundleCheck.SelfTest, e.Message, e);
             }
@@ -153,7 +152,7 @@ public static class ModelBundleValidator
                 using var buffers = model.CreateBuffers();
                 for (var i = 0; i < Math.Max(1, options.WarmupRuns); i++) model.Run(buffers);
             }
-            catch (OrtException e)
+            catch (OnnxRuntimeException e)
             {
                 throw new BundleRejectedException(BundleCheck.WarmUp, e.Message, e);
             }

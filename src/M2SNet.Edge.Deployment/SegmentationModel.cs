@@ -1,7 +1,6 @@
 using M2SNet.Edge.Onnx;
-using M2SNet.Edge.OnnxRuntime;
-
-using SessionOptions = M2SNet.Edge.OnnxRuntime.SessionOptions;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 
 namespace M2SNet.Edge.Deployment;
 
@@ -12,7 +11,7 @@ public sealed class InferenceBuffers : IDisposable
     private readonly OrtValue _input;
     private readonly OrtValue _output;
 
-    internal InferenceBuffers(InferenceSession session, string inputName, string outputName, int height, int width)
+    internal InferenceBuffers(ProviderSession session, string inputName, string outputName, int height, int width)
     {
         Input = new float[3 * height * width];
         Output = new float[height * width];
@@ -46,10 +45,10 @@ public sealed class InferenceBuffers : IDisposable
 /// </summary>
 public sealed class SegmentationModel : IDisposable
 {
-    private readonly InferenceSession _session;
+    private readonly ProviderSession _session;
     private readonly Lock _gate = new();
 
-    private SegmentationModel(string onnxPath, ModelManifest manifest, InferenceSession session)
+    private SegmentationModel(string onnxPath, ModelManifest manifest, ProviderSession session)
     {
         Manifest = manifest;
         _session = session;
@@ -75,7 +74,7 @@ public sealed class SegmentationModel : IDisposable
     /// Loads the ONNX file named by <paramref name="onnxPath"/> and its manifest, checks that the
     /// manifest describes this file (SHA-256) and an input this daemon can feed, and creates the session.
     /// </summary>
-    public static SegmentationModel Load(string onnxPath, SessionOptions options)
+    public static SegmentationModel Load(string onnxPath, SessionSettings options)
     {
         if (!File.Exists(onnxPath)) throw new ModelLoadException($"model file not found: {onnxPath}");
         var manifestPath = ModelManifest.PathFor(onnxPath);
@@ -100,12 +99,12 @@ public sealed class SegmentationModel : IDisposable
             throw new ModelLoadException($"the manifest's input [{string.Join(", ", shape)}] {manifest.Input.Layout} is not a 3-channel NCHW image");
         }
 
-        InferenceSession session;
+        ProviderSession session;
         try
         {
-            session = new InferenceSession(onnxPath, options);
+            session = ProviderSession.Create(onnxPath, PerModel(options, manifest.OnnxSha256));
         }
-        catch (OrtException e)
+        catch (Exception e) when (e is OnnxRuntimeException or ExecutionProviderException)
         {
             throw new ModelLoadException($"ONNX Runtime cannot load {onnxPath}: {e.Message}", e);
         }
@@ -117,6 +116,14 @@ public sealed class SegmentationModel : IDisposable
         }
         return new SegmentationModel(onnxPath, manifest, session);
     }
+
+    /// <summary>TensorRT engines are built for one network: each model caches its own, in a folder named by its ONNX hash.</summary>
+    private static SessionSettings PerModel(SessionSettings settings, string onnxSha256) => settings with
+    {
+        ExecutionProviders = [.. settings.ExecutionProviders.Select(p => p is TensorRTExecutionProvider { EngineCachePath: { } cache } trt
+            ? trt with { EngineCachePath = Path.Combine(cache, onnxSha256.ToLowerInvariant()[..Math.Min(16, onnxSha256.Length)]) }
+            : p)],
+    };
 
     public InferenceBuffers CreateBuffers() => new(_session, Manifest.Input.Name, Manifest.Output.Name, Height, Width);
 
@@ -139,7 +146,7 @@ public sealed class SegmentationModel : IDisposable
         float[] actual;
         lock (_gate)
         {
-            using var outputs = _session.Run(null, [Manifest.Input.Name], [x], [Manifest.Output.Name]);
+            using var outputs = _session.Run(ProviderSession.DefaultRun, [Manifest.Input.Name], [x], [Manifest.Output.Name]);
             actual = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         }
         if (actual.Length != expected.Length)

@@ -2,7 +2,8 @@ using System.Reflection;
 using M2SNet.Edge.Models;
 using M2SNet.Edge.Models.Networks;
 using M2SNet.Edge.Onnx;
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 using static M2SNet.Edge.Torch.torch;
 
 namespace M2SNet.Edge.Export;
@@ -190,9 +191,9 @@ public static class OnnxExporter
 
     private static float[] RunOnnx(string onnxPath, float[] input, long[] shape)
     {
-        using var session = new InferenceSession(onnxPath, new SessionOptions { IntraOpNumThreads = Math.Min(Environment.ProcessorCount, 4) });
+        using var session = ProviderSession.Create(onnxPath, new SessionSettings { IntraOpNumThreads = Math.Min(Environment.ProcessorCount, 4) });
         using var value = OrtValue.CreateTensorValueFromMemory(input, shape);
-        using var outputs = session.Run(null, [InputName], [value], [session.OutputNames[0]]);
+        using var outputs = session.Run(ProviderSession.DefaultRun, [InputName], [value], [session.OutputNames[0]]);
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();
     }
 

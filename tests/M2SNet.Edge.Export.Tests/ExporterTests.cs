@@ -2,7 +2,8 @@ using M2SNet.Edge.Models;
 using M2SNet.Edge.Models.Networks;
 using M2SNet.Edge.Onnx;
 using M2SNet.Edge.Onnx.Format;
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 using M2SNet.Edge.TestSupport;
 using static M2SNet.Edge.Torch.torch;
 
@@ -203,9 +204,9 @@ public sealed class ExporterTests : IDisposable
 
     internal static float[] Run(string onnx, float[] input, long[] shape, string output = "logits")
     {
-        using var session = new InferenceSession(onnx);
+        using var session = ProviderSession.Create(onnx);
         using var value = OrtValue.CreateTensorValueFromMemory(input, shape);
-        using var outputs = session.Run(null, ["image"], [value], [output]);
+        using var outputs = session.Run(ProviderSession.DefaultRun, ["image"], [value], [output]);
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();
     }
 

@@ -148,7 +148,7 @@ public sealed class ModelOptions
     /// Execution providers in order of preference, comma-separated (TensorRT, CUDA, DirectML, CPU);
     /// the first that loads the model runs it. A string, not a list: configuration layers merge lists by index.
     /// </summary>
-    public string Providers { get; set; } = "CPU";
+    public string Providers { get; set; } = "TensorRT,CUDA,DirectML,CPU";
 
     public int DeviceId { get; set; }
 
@@ -158,10 +158,20 @@ public sealed class ModelOptions
     /// <summary>Inference runs before the daemon reports ready.</summary>
     public int WarmupRuns { get; set; } = 3;
 
-    /// <summary>TensorRT: engines are cached here (first build takes minutes).</summary>
+    /// <summary>
+    /// TensorRT: built engines are cached under this folder, one subfolder per model (by its ONNX
+    /// SHA-256), so a restart does not rebuild them (minutes). Default: trt-cache in the state folder.
+    /// </summary>
     public string? TensorRtCachePath { get; set; }
 
-    public bool TensorRtFp16 { get; set; }
+    /// <summary>TensorRT builds fp16 kernels; the bundle's self-test on the golden pair still decides whether the engine is accurate enough.</summary>
+    public bool TensorRtFp16 { get; set; } = true;
+
+    /// <summary>Further TensorRT provider options by ONNX Runtime's names (e.g. trt_max_workspace_size).</summary>
+    public Dictionary<string, string> TensorRtOptions { get; set; } = [];
+
+    /// <summary>CUDA provider options by ONNX Runtime's names (e.g. gpu_mem_limit, cudnn_conv_algo_search, arena_extend_strategy).</summary>
+    public Dictionary<string, string> CudaOptions { get; set; } = [];
 }
 
 public sealed class StreamOptions

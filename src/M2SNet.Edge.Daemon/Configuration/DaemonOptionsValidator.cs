@@ -1,5 +1,6 @@
 using M2SNet.Edge.Daemon.Pipeline;
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 using M2SNet.Edge.Video;
 using Microsoft.Extensions.Options;
 

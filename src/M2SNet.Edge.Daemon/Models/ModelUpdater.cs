@@ -3,11 +3,11 @@ using M2SNet.Edge.Daemon.Configuration;
 using M2SNet.Edge.Daemon.Observability;
 using M2SNet.Edge.Daemon.Pipeline;
 using M2SNet.Edge.Deployment;
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-using SessionOptions = M2SNet.Edge.OnnxRuntime.SessionOptions;
 
 namespace M2SNet.Edge.Daemon.Models;
 
@@ -269,7 +269,7 @@ public sealed class ModelUpdater : IDisposable
         var o = _options.Model;
         var path = FactoryPath;
         _state.Set(Readiness.Starting, $"loading {Path.GetFileName(path)}");
-        var model = SegmentationModel.Load(path, SessionOptionsFor(o));
+        var model = SegmentationModel.Load(path, SessionSettingsFor(o, _options.Models.ResolveStateDirectory()));
         try
         {
             foreach (var failure in model.ProviderFailures)
@@ -320,7 +320,7 @@ public sealed class ModelUpdater : IDisposable
     private BundleValidationOptions ValidationOptions(TrustedKeys trust) => new()
     {
         Trust = trust,
-        Session = () => SessionOptionsFor(_options.Model),
+        Session = () => SessionSettingsFor(_options.Model, _options.Models.ResolveStateDirectory()),
         RequiredInputSize = DaemonOptionsValidator.ParseInputSize(_options.Models.RequiredInputSize),
         WarmupRuns = _options.Model.WarmupRuns,
         MaxOnnxBytes = _options.Models.MaxBundleBytes,
@@ -332,12 +332,15 @@ public sealed class ModelUpdater : IDisposable
         return new FrameStages(model, new ModelIdentity(m.ModelId, m.Version, model.OutputsLogits, model.Threshold));
     }
 
-    internal static SessionOptions SessionOptionsFor(ModelOptions o) => new()
+    /// <summary>Session settings from the configuration; TensorRT caches its engines under the state folder unless told otherwise.</summary>
+    internal static SessionSettings SessionSettingsFor(ModelOptions o, string stateDirectory) => new()
     {
         IntraOpNumThreads = o.Threads,
         ExecutionProviders = [.. o.Providers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => p.ToLowerInvariant() switch
         {
-            "tensorrt" or "trt" => new TensorRTExecutionProvider(o.DeviceId, o.TensorRtFp16, o.TensorRtCachePath),
+            "tensorrt" or "trt" => new TensorRTExecutionProvider(o.DeviceId, o.TensorRtFp16,
+                o.TensorRtCachePath ?? Path.Combine(stateDirectory, "trt-cache"), o.TensorRtOptions),
+            "cuda" => new CudaExecutionProvider(o.DeviceId, o.CudaOptions),
             _ => ExecutionProvider.Parse(p, o.DeviceId),
         })],
     };

@@ -3,7 +3,8 @@ using M2SNet.Edge.Daemon.Models;
 using M2SNet.Edge.Deployment;
 using M2SNet.Edge.Daemon.Observability;
 using M2SNet.Edge.Daemon.Streaming;
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 using M2SNet.Edge.Video;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -124,7 +125,7 @@ public sealed class PipelineHost(
             active.Swap(stages);
             state.Set(Readiness.Ready, "");
         }
-        catch (Exception e) when (e is ModelLoadException or OrtException or OrtLibraryException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is ModelLoadException or OnnxRuntimeException or ExecutionProviderException or OrtLibraryException or IOException or UnauthorizedAccessException)
         {
             _log.LogCritical("The model cannot be used: {Reason}. The daemon stays up and reports NOT_SERVING until it is fixed or a valid bundle is installed.", e.Message);
             state.Set(Readiness.Failed, e.Message);

@@ -1,7 +1,8 @@
 using M2SNet.Edge.Models;
 using M2SNet.Edge.Models.Networks;
 using M2SNet.Edge.Onnx;
-using M2SNet.Edge.OnnxRuntime;
+using M2SNet.Edge.Inference;
+using Microsoft.ML.OnnxRuntime;
 using M2SNet.Edge.OpenCv;
 using static M2SNet.Edge.Torch.torch;
 
@@ -99,7 +100,7 @@ public sealed class TorchPredictor : PredictorBase
 /// <summary>An exported model (ONNX + manifest) on ONNX Runtime: what the appliance runs.</summary>
 public sealed class OnnxPredictor : PredictorBase
 {
-    private readonly InferenceSession _session;
+    private readonly ProviderSession _session;
     private readonly bool _probability;
     private readonly string _input;
     private readonly string _output;
@@ -107,7 +108,7 @@ public sealed class OnnxPredictor : PredictorBase
     public OnnxPredictor(string onnxPath, ModelManifest manifest, int? size = null)
         : base(size ?? (int)manifest.Input.Shape[2], manifest.Input.Mean, manifest.Input.Std)
     {
-        _session = new InferenceSession(onnxPath);
+        _session = ProviderSession.Create(onnxPath);
         _probability = manifest.Output.Semantics == "probability";
         _input = manifest.Input.Name;
         _output = manifest.Output.Name;
@@ -119,7 +120,7 @@ public sealed class OnnxPredictor : PredictorBase
     protected override float[] Run(float[] input)
     {
         using var value = OrtValue.CreateTensorValueFromMemory(input, [1, 3, Size, Size]);
-        using var outputs = _session.Run(null, [_input], [value], [_output]);
+        using var outputs = _session.Run(ProviderSession.DefaultRun, [_input], [value], [_output]);
         var y = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         if (_probability)
         {
