@@ -29,6 +29,7 @@ public static class Commands
                 Row("onnx sha256", m.OnnxSha256);
             }
             Row("provider", info.ExecutionProvider + (info.ProviderFailures.Count > 0 ? $" (not used: {string.Join("; ", info.ProviderFailures)})" : ""));
+            Row("onnx runtime", info.Onnxruntime);
             Row("source", $"{info.Source.Description} [{info.Source.Kind}] {info.Source.Width}x{info.Source.Height} at {info.Source.Fps:0.##} fps, {info.Source.State}, {info.Source.FramesCaptured} frames");
             Row("pipeline", $"{info.PipelineFps:F1} fps, {info.Subscribers} clients");
             Row("encodings", $"{string.Join(", ", info.Encodings)} (default {info.DefaultEncoding})");

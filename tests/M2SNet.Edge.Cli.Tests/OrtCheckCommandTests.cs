@@ -45,8 +45,68 @@ public sealed class OrtCheckCommandTests
             var r = await CliProcess.RunAsync("ort-check", path, "--provider", "cpu");
 
             Assert.Equal(1, r.ExitCode);
-            Assert.StartsWith("m2s: error: [ONNX Runtime InvalidProtobuf]", r.Stderr.Trim());
+            Assert.StartsWith("m2s: error: [ErrorCode:InvalidProtobuf]", r.Stderr.Trim());
             Assert.DoesNotContain("   at ", r.Stderr);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task Another_ONNX_Runtime_library_is_loaded_from_the_path_given()
+    {
+        // The CPU library of the package, copied under another name, stands in for a DirectML or
+        // custom build: what the process maps (not what was asked for) is reported.
+        var packaged = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "libonnxruntime.so");
+        Assert.True(File.Exists(packaged), $"{packaged} is missing: the test project gets it from the Microsoft.ML.OnnxRuntime package");
+        var dir = Directory.CreateTempSubdirectory("m2s-ort-").FullName;
+        var copy = Path.Combine(dir, "libonnxruntime-custom.so");
+        File.Copy(packaged, copy);
+        var model = Path.Combine(dir, "m.onnx");
+        await File.WriteAllBytesAsync(model, SampleModels.ResNetLike(size: 32, width: 8, blocks: 1), TestContext.Current.CancellationToken);
+        try
+        {
+            var byOption = await CliProcess.RunAsync("ort-check", model, "--provider", "cpu", "--ort-library", copy);
+            Assert.Equal(0, byOption.ExitCode);
+            Assert.Contains($"from {copy}", byOption.Stdout);
+            Assert.Contains("Execution provider: CPU", byOption.Stdout);
+
+            var byDefault = await CliProcess.RunAsync("ort-check", model, "--provider", "cpu");
+            Assert.Equal(0, byDefault.ExitCode);
+            Assert.DoesNotContain(copy, byDefault.Stdout);
+            Assert.Contains("libonnxruntime.so", byDefault.Stdout);
+
+            var missing = await CliProcess.RunAsync("ort-check", model, "--ort-library", Path.Combine(dir, "absent.so"));
+            Assert.Equal(1, missing.ExitCode);
+            Assert.Contains("absent.so: no such file", missing.Stderr);
+
+            var notALibrary = await CliProcess.RunAsync("ort-check", model, "--ort-library", model);
+            Assert.Equal(1, notALibrary.ExitCode);
+            Assert.Contains($"ONNX Runtime could not be loaded from {model}", notALibrary.Stderr);
+            Assert.DoesNotContain("   at ", notALibrary.Stderr);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Providers_this_build_lacks_are_skipped_with_the_reason()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"m2s-cli-{Guid.NewGuid():N}.onnx");
+        await File.WriteAllBytesAsync(path, SampleModels.ResNetLike(size: 32, width: 8, blocks: 1), TestContext.Current.CancellationToken);
+        try
+        {
+            var r = await CliProcess.RunAsync("ort-check", path, "--provider", "tensorrt,cuda,cpu");
+
+            Assert.Equal(0, r.ExitCode);
+            Assert.Contains("(Cpu package)", r.Stdout);
+            Assert.Contains("Execution provider: CPU", r.Stdout);
+            Assert.Contains("skipped TensorRT: not in this ONNX Runtime build (Cpu flavour", r.Stdout);
+            Assert.Contains("skipped CUDA: not in this ONNX Runtime build (Cpu flavour", r.Stdout);
         }
         finally
         {

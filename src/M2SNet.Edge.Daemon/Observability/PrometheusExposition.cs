@@ -55,7 +55,7 @@ public sealed class PrometheusExposition(PipelineMetrics metrics, MaskPublisher 
         {
             var m = stages.Model.Manifest;
             Help(t, "m2s_model_info", "gauge", "The model being served and the execution provider running it.");
-            Line(t, "m2s_model_info", $"model_id=\"{Escape(m.ModelId)}\",version=\"{Escape(m.Version)}\",architecture=\"{Escape(m.Architecture)}\",provider=\"{stages.Model.ExecutionProvider.Name}\"", 1);
+            Line(t, "m2s_model_info", $"model_id=\"{Escape(m.ModelId)}\",version=\"{Escape(m.Version)}\",architecture=\"{Escape(m.Architecture)}\",provider=\"{stages.Model.ExecutionProvider.Name}\",onnxruntime=\"{Escape(M2SNet.Edge.Inference.OrtEnvironment.Instance.Version)}\",flavour=\"{M2SNet.Edge.Inference.OrtEnvironment.Flavor}\"", 1);
         }
         return t.ToString();
     }

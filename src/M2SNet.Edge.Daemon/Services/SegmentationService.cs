@@ -154,6 +154,7 @@ public sealed class SegmentationService(
             Ready = state.Readiness == Readiness.Ready,
             NotReadyReason = state.Readiness == Readiness.Ready ? "" : state.Reason,
             UptimeSeconds = (DateTimeOffset.UtcNow - state.StartedAt).TotalSeconds,
+            Onnxruntime = OrtRuntimeText(),
         };
         info.Encodings.AddRange(ClientMaskOptions.Supported);
         if (stages is not null)
@@ -173,6 +174,9 @@ public sealed class SegmentationService(
         }
         return Task.FromResult(info);
     }
+
+    private static string OrtRuntimeText() =>
+        M2SNet.Edge.Inference.OrtEnvironment.IsInitialized ? $"{M2SNet.Edge.Inference.OrtEnvironment.Instance.Version} ({M2SNet.Edge.Inference.OrtEnvironment.Flavor})" : "";
 
     /// <summary>Waits while the model is loading; UNAVAILABLE with the reason if it failed.</summary>
     private async Task WaitUntilReady(CancellationToken cancel)
