@@ -137,7 +137,11 @@ public sealed partial class ProviderSession : InferenceSession
             var m = MissingLibraryPattern().Match(line);
             if (m.Success)
             {
-                return $"{Path.GetFileName(m.Groups[1].Value)} could not be loaded ({m.Groups[2].Value.Trim()})";
+                var provider = Path.GetFileName(m.Groups[1].Value);
+                var error = m.Groups[3].Value.Trim();
+                return m.Groups[2].Success
+                    ? $"{m.Groups[2].Value} is missing ({provider} needs it: {error})"
+                    : $"{provider} could not be loaded ({error})";
             }
         }
         var message = exceptionMessage;
@@ -158,6 +162,7 @@ public sealed partial class ProviderSession : InferenceSession
     [GeneratedRegex(@"^\[ErrorCode:(\w+)\]\s*")]
     private static partial Regex ErrorCodePattern();
 
-    [GeneratedRegex(@"Failed to load library (\S+?)(?: with error)?: (?:\S+: )?(.+)$")]
+    // "Failed to load library libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file: ..."
+    [GeneratedRegex(@"Failed to load library (\S+?)(?: with error)?: (?:(\S+\.so[.\d]*|\S+\.dll): )?(.+)$")]
     private static partial Regex MissingLibraryPattern();
 }

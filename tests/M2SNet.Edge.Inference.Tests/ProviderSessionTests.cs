@@ -60,9 +60,11 @@ public sealed class ProviderSessionTests
     [Theory]
     // How ORT 1.31 logs a GPU provider whose CUDA libraries are missing, and what a person reads instead.
     [InlineData("Failed to load library libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file: No such file or directory",
-        "libonnxruntime_providers_cuda.so could not be loaded (cannot open shared object file: No such file or directory)")]
+        "libcublasLt.so.13 is missing (libonnxruntime_providers_cuda.so needs it: cannot open shared object file: No such file or directory)")]
     [InlineData("/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:1787 onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library libonnxruntime_providers_tensorrt.so with error: libnvinfer.so.10: cannot open shared object file: No such file or directory",
-        "libonnxruntime_providers_tensorrt.so could not be loaded (cannot open shared object file: No such file or directory)")]
+        "libnvinfer.so.10 is missing (libonnxruntime_providers_tensorrt.so needs it: cannot open shared object file: No such file or directory)")]
+    [InlineData("Failed to load library ./libonnxruntime_providers_cuda.so with error: cannot open shared object file: No such file or directory",
+        "libonnxruntime_providers_cuda.so could not be loaded (cannot open shared object file: No such file or directory)")]
     public void The_reason_a_provider_cannot_load_comes_from_ORTs_log(string logged, string reason)
     {
         Assert.Equal(reason, ProviderSession.Describe("[ErrorCode:Fail] Failed to load shared library", [logged]));
