@@ -51,17 +51,23 @@ public static class DaemonLatencyBenchmark
 {
     public static readonly int[] ClientCounts = [1, 8];
 
-    public static async Task<DaemonLatencyReport> RunAsync(bool quick, int threads, MaskEncoding encoding, IProgress<string> progress)
+    /// <param name="settings">Daemon settings over the bench's own (another model, source or providers).</param>
+    /// <param name="oneClientOnly">Measure 1 client only (no 8-client run, no stalled client).</param>
+    public static async Task<DaemonLatencyReport> RunAsync(bool quick, int threads, MaskEncoding encoding, IProgress<string> progress,
+        IReadOnlyDictionary<string, string?>? settings = null, bool oneClientOnly = false)
     {
         var seconds = quick ? 4.0 : 20.0;
         var firmware = Directory.CreateTempSubdirectory("m2s-bench-firmware-").FullName;
-        var app = DaemonHost.Build(DaemonCommandLine.Parse(["--firmware-config", firmware]), new Dictionary<string, string?>
+        var all = new Dictionary<string, string?>
         {
             ["Daemon:Endpoints:Grpc"] = "http://127.0.0.1:0",
             ["Daemon:Endpoints:Http"] = "",
+            ["Daemon:Model:Providers"] = "CPU",
             ["Daemon:Model:Threads"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Logging:LogLevel:Default"] = "Warning",
-        });
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) all[key] = value;
+        var app = DaemonHost.Build(DaemonCommandLine.Parse(["--firmware-config", firmware]), all);
         await using (app.ConfigureAwait(false))
         {
             await DaemonHost.StartAsync(app).ConfigureAwait(false);
@@ -84,11 +90,12 @@ public static class DaemonLatencyBenchmark
             }
 
             var runs = new List<DaemonRun>();
-            foreach (var clients in ClientCounts) runs.Add(await MeasureAsync(clients, $"{clients} client(s)").ConfigureAwait(false));
+            foreach (var clients in oneClientOnly ? [1] : ClientCounts) runs.Add(await MeasureAsync(clients, $"{clients} client(s)").ConfigureAwait(false));
 
             // A client that asks for the heaviest messages (JPEG frame, full-size probabilities), reads
             // one and stops reading: the reading client beside it should not notice.
-            DaemonRun besideStalled;
+            DaemonRun besideStalled = runs[0];
+            if (!oneClientOnly)
             using (var stalledChannel = DaemonConnection.Open(address))
             using (var stalled = stalledChannel.Segmentation.StreamMasks(new StreamMasksRequest
             {
@@ -108,7 +115,7 @@ public static class DaemonLatencyBenchmark
             return new DaemonLatencyReport(MachineInfo.Current(), $"{info.Source.Description} {info.Source.Width}x{info.Source.Height} at {info.Source.Fps:0.##} fps",
                 info.Model.Id, info.ExecutionProvider, encoding.ToString(), threads, seconds, runs,
                 one["overhead (all but inference)"].P50 / one["inference"].P50,
-                (many.Stages["overhead (all but inference)"].P99 - one["overhead (all but inference)"].P99) / (many.Clients - 1), stalledEffect);
+                many.Clients == 1 ? 0 : (many.Stages["overhead (all but inference)"].P99 - one["overhead (all but inference)"].P99) / (many.Clients - 1), stalledEffect);
         }
     }
 }

@@ -151,7 +151,57 @@ swapCommand.SetAction(async parse =>
     return report.UncountedGaps == 0 ? 0 : 1;
 });
 
-var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand };
+var gpuModel = new Option<FileInfo>("--model") { Description = "M2SNet exported at 352 (with its manifest beside it)", Required = true };
+var gpuQuick = new Option<bool>("--quick") { Description = "few iterations and a 4 s video run" };
+var gpuOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var gpuCommand = new Command("gpu", "An NVIDIA appliance: M2SNet 352 on TensorRT and CUDA (fp32/fp16, batch 1 and 8) against CPU, and capture → mask p99 at 1080p60.") { gpuModel, gpuQuick, gpuOut };
+gpuCommand.SetAction(async parse =>
+{
+    var model = parse.GetValue(gpuModel)!;
+    if (!model.Exists)
+    {
+        Console.Error.WriteLine($"m2s-bench: model not found: {model.FullName}");
+        return 2;
+    }
+    var q = parse.GetValue(gpuQuick);
+    var cache = Directory.CreateTempSubdirectory("m2s-trt-cache-").FullName;
+    var report = GpuCheckBenchmark.Run(model.FullName, q, cache, p => Console.Error.WriteLine($"  {p}"));
+    string captureToMask;
+    try
+    {
+        var video = Path.Combine(Path.GetTempPath(), "m2s-sample-1920x1080-60fps.mp4");
+        if (!File.Exists(video)) M2SNet.Edge.Synthetic.SampleVideo.Write(video, seed: 7, seconds: 12, fps: 60, width: 1920, height: 1080);
+        var daemon = await DaemonLatencyBenchmark.RunAsync(q, 0, M2SNet.Edge.Protocol.V1.MaskEncoding.Bitpacked, new SyncProgress(p => Console.Error.WriteLine($"  {p}")),
+            new Dictionary<string, string?>
+            {
+                ["Daemon:Model:Path"] = model.FullName,
+                ["Daemon:Model:Providers"] = "TensorRT,CUDA,CPU",
+                ["Daemon:Source:Uri"] = video,
+                ["Daemon:Models:StateDirectory"] = Directory.CreateTempSubdirectory("m2s-gpu-state-").FullName,
+            }, oneClientOnly: true);
+        var run = daemon.Runs[0];
+        captureToMask = string.Create(CultureInfo.InvariantCulture,
+            $"{run.Stages["capture → received"].P99:F2} ms p99 ({run.Stages["capture → received"].P50:F2} p50) on {daemon.Provider}, {run.FpsPerClient:F1} fps, {run.MissedFrames} missed");
+    }
+    catch (Exception e) when (e is not OperationCanceledException)
+    {
+        captureToMask = $"not run: {e.Message}";
+    }
+    report = report with { CaptureToMask = captureToMask };
+    Console.WriteLine($"ONNX Runtime {report.OnnxRuntime}, GPU: {report.Gpu}, {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores), {report.Model} at {report.Size}x{report.Size}");
+    Console.WriteLine($"{"provider",-9} {"precision",-9} {"batch",5} {"frames/s",9} {"p99 ms",8} {"x CPU",7}");
+    foreach (var r in report.Rows)
+    {
+        Console.WriteLine(r.NotRun is { } why
+            ? $"{r.Provider,-9} {r.Precision,-9} {r.Batch,5}  not run: {why}"
+            : string.Create(CultureInfo.InvariantCulture, $"{r.Provider,-9} {r.Precision,-9} {r.Batch,5} {r.FramesPerSecond,9:F1} {r.P99,8:F2} {r.ToCpu,7:F1}"));
+    }
+    Console.WriteLine($"capture → mask at 1080p60 (1 client, bit-packed masks): {report.CaptureToMask}");
+    Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(gpuOut), "gpu-check", report)}");
+    return 0;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand, gpuCommand };
 return await root.Parse(args).InvokeAsync();
 
 /// <summary>Reports on the caller's thread (System.Progress posts to the thread pool, out of order).</summary>
