@@ -50,6 +50,19 @@ public sealed class ProviderSessionTests
     }
 
     [Fact]
+    public void One_process_holds_one_ONNX_Runtime_and_says_so_when_asked_for_another()
+    {
+        var loaded = OrtEnvironment.Instance;
+        var other = Path.Combine(Path.GetTempPath(), $"m2s-other-{Guid.NewGuid():N}.so");
+
+        Assert.Same(loaded, OrtEnvironment.Initialize(new OrtEnvironmentOptions()));
+        Assert.Same(loaded, OrtEnvironment.Initialize(new OrtEnvironmentOptions { LibraryPath = loaded.LibraryPath }));
+        var e = Assert.Throws<OrtLibraryException>(() => OrtEnvironment.Initialize(new OrtEnvironmentOptions { LibraryPath = other }));
+        Assert.Contains($"already loaded from {loaded.LibraryPath}; cannot switch to {other}", e.Message);
+        Assert.EndsWith("libonnxruntime.so", loaded.LibraryPath);
+    }
+
+    [Fact]
     public void An_empty_preference_list_is_refused()
     {
         var e = Assert.Throws<ArgumentException>(() => ProviderSession.Create(SampleModels.ResNetLike(size: 32, width: 8, blocks: 1),
