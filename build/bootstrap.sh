@@ -79,7 +79,7 @@ ffmpeg_tool() { ensure_apt ffmpeg; }
 # --- PyTorch, for the tests that check our checkpoints load in PyTorch itself -------------------
 pytorch() { ensure_apt python3-torch; }
 
-# --- libgpiod (libgpiod.so.2, the v1.6 C API) that M2SNet.Edge.Gpio binds to -------------------
+# --- libgpiod (libgpiod.so.2, the v1.6 C API) that System.Device.Gpio's LibGpiodDriver loads -----------
 gpiod() { ensure_apt libgpiod2; }
 
 # --- systemd-analyze, to verify the service unit in systemd/ (the tests run it) --------------------

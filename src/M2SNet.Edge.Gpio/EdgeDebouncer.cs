@@ -1,3 +1,5 @@
+using System.Device.Gpio;
+
 namespace M2SNet.Edge.Gpio;
 
 /// <summary>
@@ -14,17 +16,19 @@ internal sealed class EdgeDebouncer : IDisposable
     private readonly Lock _reporting = new();
     private readonly TimeSpan _debounce;
     private readonly Action<PinEventTypes> _report;
-    private readonly Timer _timer;
+    private readonly ITimer _timer;
     private PinValue _reported;
     private PinValue _latest;
     private bool _stopped;
 
-    public EdgeDebouncer(TimeSpan debounce, PinValue level, Action<PinEventTypes> report)
+    /// <param name="level">The line's level now: the starting point, not an edge.</param>
+    /// <param name="time">Whose clock the debounce time is counted on (tests pass one they advance).</param>
+    public EdgeDebouncer(TimeSpan debounce, PinValue level, Action<PinEventTypes> report, TimeProvider time)
     {
         _debounce = debounce;
         _report = report;
         _reported = _latest = level;
-        _timer = new Timer(_ => Settle(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer = time.CreateTimer(_ => Settle(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Takes one raw edge; reports nothing now.</summary>

@@ -1,3 +1,4 @@
+using System.Device.Gpio;
 using M2SNet.Edge.Daemon.Appliance;
 using M2SNet.Edge.Gpio;
 using Grpc.Core;

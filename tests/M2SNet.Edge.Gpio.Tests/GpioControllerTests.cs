@@ -1,5 +1,8 @@
+using System.Device.Gpio;
+
 namespace M2SNet.Edge.Gpio.Tests;
 
+/// <summary>System.Device.Gpio's controller over the simulated chip: the path the daemon takes with or without hardware.</summary>
 public sealed class GpioControllerTests : IDisposable
 {
     private readonly SimulatedGpioDriver _chip = new(lines: 64);
@@ -29,6 +32,25 @@ public sealed class GpioControllerTests : IDisposable
 
         _gpio.Write(5, true);
         Assert.Equal(PinValue.High, _gpio.Read(5));
+    }
+
+    [Fact]
+    public void Output_opened_with_a_level_starts_at_it()
+    {
+        _gpio.OpenPin(5, PinMode.Output, PinValue.High);
+
+        Assert.Equal(PinValue.High, _chip.GetOutputValue(5));
+    }
+
+    [Fact]
+    public void Toggle_flips_an_output()
+    {
+        _gpio.OpenPin(5, PinMode.Output);
+
+        _gpio.Toggle(5);
+        Assert.Equal(PinValue.High, _chip.GetOutputValue(5));
+        _gpio.Toggle(5);
+        Assert.Equal(PinValue.Low, _chip.GetOutputValue(5));
     }
 
     [Fact]
@@ -68,39 +90,59 @@ public sealed class GpioControllerTests : IDisposable
     }
 
     [Fact]
-    public void Reading_a_pin_that_is_not_open_is_an_error()
+    public void Level_driven_while_the_pin_was_closed_is_read_once_it_opens()
     {
-        var e = Assert.Throws<InvalidOperationException>(() => _gpio.Read(4));
-        Assert.Contains("pin 4 is not open", e.Message);
+        _chip.SetInputValue(3, PinValue.High);
+
+        _gpio.OpenPin(3, PinMode.InputPullDown);
+
+        Assert.Equal(PinValue.High, _gpio.Read(3));
     }
 
     [Fact]
-    public void Writing_an_input_pin_is_an_error()
+    public void Writing_an_input_leaves_its_level_alone()
     {
         _gpio.OpenPin(4, PinMode.InputPullUp);
 
-        var e = Assert.Throws<InvalidOperationException>(() => _gpio.Write(4, PinValue.Low));
-        Assert.Contains("pin 4 is open as InputPullUp", e.Message);
+        _gpio.Write(4, PinValue.Low);
+
         Assert.Equal(PinValue.High, _gpio.Read(4));
     }
 
     [Fact]
-    public void Opening_a_pin_twice_is_an_error()
+    public void Test_cannot_drive_a_line_the_chip_drives()
     {
-        _gpio.OpenPin(6, PinMode.Input);
+        _gpio.OpenPin(9, PinMode.Output);
 
-        var e = Assert.Throws<InvalidOperationException>(() => _gpio.OpenPin(6, PinMode.Output));
-        Assert.Contains("pin 6 is already open", e.Message);
+        var e = Assert.Throws<InvalidOperationException>(() => _chip.SetInputValue(9, PinValue.High));
+        Assert.Contains("pin 9 is open as an output", e.Message);
+    }
+
+    [Fact]
+    public void Reading_a_pin_that_is_not_open_is_an_error()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => _gpio.Read(4));
+        Assert.Contains("pin 4", e.Message);
+    }
+
+    [Fact]
+    public void Opening_an_open_pin_again_gives_the_same_pin()
+    {
+        var first = _gpio.OpenPin(6, PinMode.Input);
+
+        Assert.Same(first, _gpio.OpenPin(6));
         Assert.Equal(PinMode.Input, _gpio.GetPinMode(6));
     }
 
     [Theory]
     [InlineData(64)]
     [InlineData(-1)]
-    public void Pin_out_of_range_is_an_error(int pin)
+    public void Pin_that_is_not_on_the_chip_is_refused(int pin)
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => _gpio.OpenPin(pin, PinMode.Input));
-        Assert.Contains($"pin {pin} is not on this chip", e.Message);
+
+        Assert.Contains($"pin {pin} is not on this chip (it has pins 0 to 63)", e.Message);
+        Assert.False(_gpio.IsPinOpen(pin));
     }
 
     [Fact]
@@ -116,19 +158,29 @@ public sealed class GpioControllerTests : IDisposable
     }
 
     [Fact]
-    public void Debounce_on_an_output_is_rejected()
+    public void Closing_a_pin_that_is_not_open_is_an_error()
     {
-        Assert.Throws<ArgumentException>(() => _gpio.OpenPin(9, PinMode.Output, TimeSpan.FromMilliseconds(20)));
-        Assert.False(_gpio.IsPinOpen(9));
+        Assert.Throws<InvalidOperationException>(() => _gpio.ClosePin(11));
     }
 
     [Fact]
-    public void Edge_callback_on_an_output_is_an_error()
+    public void Controller_reports_the_chip_s_lines_and_modes()
     {
-        _gpio.OpenPin(10, PinMode.Output);
+        using var gpio = new GpioController(new SimulatedGpioDriver(lines: 8));
 
-        var e = Assert.Throws<InvalidOperationException>(
-            () => _gpio.RegisterCallbackForPinValueChangedEvent(10, PinEventTypes.Rising, (_, _) => { }));
-        Assert.Contains("pin 10", e.Message);
+        Assert.Equal(8, gpio.PinCount);
+        Assert.All(Enum.GetValues<PinMode>(), mode => Assert.True(gpio.IsPinModeSupported(0, mode)));
+    }
+
+    [Fact]
+    public void Disposing_the_controller_disposes_the_chip()
+    {
+        _gpio.OpenPin(5, PinMode.Output);
+
+        _gpio.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => _gpio.OpenPin(5));
+        using var again = new GpioController(_chip);
+        Assert.Throws<ObjectDisposedException>(() => again.OpenPin(5));
     }
 }

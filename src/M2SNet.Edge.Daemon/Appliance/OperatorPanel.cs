@@ -1,3 +1,4 @@
+using System.Device.Gpio;
 using M2SNet.Edge.Daemon.Configuration;
 using M2SNet.Edge.Daemon.Observability;
 using M2SNet.Edge.Daemon.Pipeline;
@@ -29,6 +30,7 @@ public sealed class OperatorPanel(
     private readonly GpioOptions _pins = options.Value.Gpio;
     private readonly Lock _pedalGate = new();
     private GpioController? _controller;
+    private DebouncedInput? _pedal;
     private long _pressGeneration;
     private bool _pressed;
     private bool _longPressDone;
@@ -48,19 +50,25 @@ public sealed class OperatorPanel(
             _started.TrySetResult();
             return;
         }
+        var chip = _pins.Driver == "simulated" ? "a simulated chip" : _pins.Chip;
         try
         {
-            Driver = _pins.Driver == "simulated" ? new SimulatedGpioDriver() : new LibGpiodDriver(_pins.Chip);
+            Driver = _pins.Driver == "simulated" ? new SimulatedGpioDriver() : GpioChip.Open(_pins.Chip);
             _controller = new GpioController(Driver);
-            _controller.OpenPin(_pins.PedalPin, _pins.PedalActiveLow ? PinMode.InputPullUp : PinMode.InputPullDown, TimeSpan.FromMilliseconds(_pins.DebounceMilliseconds));
-            _controller.RegisterCallbackForPinValueChangedEvent(_pins.PedalPin, PinEventTypes.Rising | PinEventTypes.Falling, OnPedal);
-            foreach (var pin in new[] { _pins.ReadyLedPin, _pins.InferencingLedPin, _pins.FaultLedPin }) _controller.OpenPin(pin, PinMode.Output);
-            log.LogInformation("GPIO on {Chip}: pedal on line {Pedal}, LEDs ready {Ready}, inferencing {Inferencing}, fault {Fault}",
-                _pins.Driver == "simulated" ? "a simulated chip" : _pins.Chip, _pins.PedalPin, _pins.ReadyLedPin, _pins.InferencingLedPin, _pins.FaultLedPin);
+            var leds = new[] { _pins.ReadyLedPin, _pins.InferencingLedPin, _pins.FaultLedPin };
+            CheckOnChip(_controller, chip, [_pins.PedalPin, .. leds]);
+            _controller.OpenPin(_pins.PedalPin, _pins.PedalActiveLow ? PinMode.InputPullUp : PinMode.InputPullDown);
+            _pedal = new DebouncedInput(_controller, _pins.PedalPin, TimeSpan.FromMilliseconds(_pins.DebounceMilliseconds), OnPedal);
+            foreach (var pin in leds) _controller.OpenPin(pin, PinMode.Output, PinValue.Low);
+            log.LogInformation("GPIO on {Chip} ({Driver}): pedal on line {Pedal}, LEDs ready {Ready}, inferencing {Inferencing}, fault {Fault}",
+                chip, Driver.GetType().Name, _pins.PedalPin, _pins.ReadyLedPin, _pins.InferencingLedPin, _pins.FaultLedPin);
         }
-        catch (Exception e) when (e is GpioException or InvalidOperationException or ArgumentOutOfRangeException)
+        // IOException: GpioChip's refusals (no chip, no libgpiod) and the drivers' (a line the chip would not give).
+        catch (Exception e) when (e is IOException or InvalidOperationException or ArgumentOutOfRangeException)
         {
             log.LogError("GPIO is not available ({Reason}); running without the foot pedal and status LEDs", e.Message);
+            _pedal?.Dispose();
+            _pedal = null;
             _controller?.Dispose();
             _controller = null;
             Driver = null;
@@ -103,15 +111,33 @@ public sealed class OperatorPanel(
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         if (_controller is null) return;
+        // The pedal first: once it is gone no press can arrive while the controller releases the lines.
+        _pedal?.Dispose();
         try
         {
             Show(new LedStates(false, false, false));
         }
-        catch (GpioException e)
+        catch (Exception e) when (e is IOException or InvalidOperationException)
         {
             log.LogWarning("Could not switch the LEDs off: {Reason}", e.Message);
         }
         _controller.Dispose();
+    }
+
+    /// <summary>
+    /// The package's controller passes pin numbers to the driver unchecked, and libgpiod's v1 driver
+    /// would request a line the chip does not have; so a pin map that does not fit the chip stops here.
+    /// </summary>
+    private static void CheckOnChip(GpioController controller, string chip, int[] pins)
+    {
+        var lines = controller.PinCount;
+        foreach (var pin in pins)
+        {
+            if ((uint)pin >= (uint)lines)
+            {
+                throw new GpioException($"line {pin} is not on {chip} (it has lines 0 to {lines - 1}); check the pin map");
+            }
+        }
     }
 
     private void Show(LedStates leds)
