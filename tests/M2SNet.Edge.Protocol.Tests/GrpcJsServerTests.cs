@@ -91,16 +91,26 @@ public sealed class GrpcJsServerTests : IAsyncLifetime
     {
         using var call = _client.Segment(new CallOptions(cancellationToken: Ct));
         var big = new SegmentRequest { Frame = new Frame { Data = Google.Protobuf.ByteString.CopyFrom(new byte[2 * 1024 * 1024]) } };
-        try
+        // The server ends the call while the message is still being written and stops granting
+        // flow-control window without resetting the stream, so the write can wait for ever (ending
+        // the call does not release it): the status is read beside the write, and the write is
+        // then cancelled by its own token.
+        using var stopWriting = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var write = Task.Run(async () =>
         {
-            await call.RequestStream.WriteAsync(big, Ct);
-            await call.RequestStream.CompleteAsync();
-        }
-        catch (RpcException)
-        {
-            // The server may end the call while the request is still being written; the status is on the response side.
-        }
+            try
+            {
+                await call.RequestStream.WriteAsync(big, stopWriting.Token);
+                await call.RequestStream.CompleteAsync();
+            }
+            catch (Exception e) when (e is RpcException or InvalidOperationException or OperationCanceledException)
+            {
+                // Ended by the server, or given up: the status is on the response side.
+            }
+        }, Ct);
         var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(Ct));
+        await stopWriting.CancelAsync();
+        await write;
         Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
     }
 }
