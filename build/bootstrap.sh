@@ -61,7 +61,7 @@ torch_shim() {
 
 # --- OpenCV shim -----------------------------------------------------------------------------------
 opencv_shim() {
-  ensure_apt g++ cmake make pkg-config libopencv-dev libavutil-dev
+  ensure_apt g++ cmake make pkg-config libopencv-dev libavutil-dev libjpeg-dev
   local build="$native/opencv-shim"
   mkdir -p "$build"
   if [ ! -f "$build/CMakeCache.txt" ]; then

@@ -102,6 +102,16 @@ public static unsafe class Cv2
         fixed (byte* p = encoded) Check(m2s_imdecode(p, encoded.Length, (int)mode, destination.Handle));
     }
 
+    /// <summary>
+    /// Decodes a JPEG into BGR with libjpeg, refusing it at the first warning about its data (a
+    /// stream cut short, corrupt entropy-coded data), where <see cref="ImDecode(ReadOnlySpan{byte}, ImreadModes, Mat)"/>
+    /// would fill what is missing with grey. The exception's message is libjpeg's.
+    /// </summary>
+    public static void ImDecodeJpegStrict(ReadOnlySpan<byte> encoded, Mat destination)
+    {
+        fixed (byte* p = encoded) Check(m2s_imdecode_jpeg_strict(p, encoded.Length, destination.Handle));
+    }
+
     public static Mat ImDecode(ReadOnlySpan<byte> encoded, ImreadModes mode = ImreadModes.Color)
     {
         var m = new Mat();

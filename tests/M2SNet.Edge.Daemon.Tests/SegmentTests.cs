@@ -108,6 +108,36 @@ public sealed class SegmentTests(DaemonFixture fixture)
         Assert.All(replies, r => Assert.True(r.Timestamps.InferenceEndNs > r.Timestamps.InferenceStartNs));
     }
 
+    [Fact]
+    public async Task Foreground_is_the_same_count_in_every_encoding()
+    {
+        // D8: PROBABILITY_U8 used to count u8 >= cut, the binary encodings p > threshold.
+        using var call = _daemon.Client.Segment(Call());
+        var encodings = new[] { MaskEncoding.ProbabilityU8, MaskEncoding.Bitpacked, MaskEncoding.Rle, MaskEncoding.Png };
+        var frames = new[] { 5, 20, 40, 60, 80 };
+        var replies = new List<MaskMessage>();
+        foreach (var index in frames)
+        {
+            using var frame = FrameOfTestClip(index);
+            foreach (var encoding in encodings)
+            {
+                // One at a time: the replies (up to 230 kB each) are read as they come.
+                await call.RequestStream.WriteAsync(new SegmentRequest { Frame = Raw(frame), Options = new MaskOptions { Encoding = encoding } }, Ct);
+                Assert.True(await call.ResponseStream.MoveNext(Ct));
+                replies.Add(call.ResponseStream.Current);
+            }
+        }
+        await call.RequestStream.CompleteAsync();
+
+        Assert.Equal(frames.Length * encodings.Length, replies.Count);
+        foreach (var group in replies.Chunk(encodings.Length))
+        {
+            var binary = Masks.Unpack(group[1].Mask.Data.Span, (int)group[1].Mask.Width, (int)group[1].Mask.Height);
+            Assert.All(group, r => Assert.Equal((uint)MaskCodec.CountForeground(binary), r.Mask.ForegroundPixels));
+        }
+        Assert.Contains(replies, r => r.Mask.ForegroundPixels > 0);
+    }
+
     public static TheoryData<string, string> BadFrames() => new()
     {
         { "no frame", "has no frame" },
@@ -118,7 +148,11 @@ public sealed class SegmentTests(DaemonFixture fixture)
         { "larger than the frame limit", "larger than the limit 1920x1080" },
         { "unknown pixel format", "unknown pixel format 9" },
         { "empty JPEG", "is empty" },
-        { "corrupt JPEG", "cannot be decoded" },
+        { "JPEG cut to a third", "Premature end of JPEG file" },
+        { "JPEG cut to half", "Premature end of JPEG file" },
+        { "JPEG cut by its last 10 bytes", "Premature end of JPEG file" },
+        { "JPEG with damaged entropy-coded data", "damaged or incomplete" },
+        { "PNG cut to half", "damaged or incomplete" },
         { "not a JPEG", "no valid Jpeg header" },
         { "PNG header declaring 100000x100000", "100000x100000 frame is larger than the limit" },
         { "JPEG of another size than declared", "declares 100x100" },
@@ -129,6 +163,11 @@ public sealed class SegmentTests(DaemonFixture fixture)
     {
         using var small = Masks.Solid(48, 64);
         var jpeg = Cv2.ImEncode(".jpg", small);
+        // A real frame, so the cut or damaged part holds picture data, not just a flat field.
+        using var clipFrame = FrameOfTestClip(20);
+        var frameJpeg = Cv2.ImEncode(".jpg", clipFrame, Cv2.ImwriteJpegQuality, 90);
+        var framePng = Cv2.ImEncode(".png", clipFrame);
+        ProtoFrame Encoded(PixelFormat format, ReadOnlySpan<byte> data) => new() { Format = format, Data = ByteString.CopyFrom(data) };
         var bytes = small.AsSpan<byte>().ToArray();
         ProtoFrame RawOf(byte[] data, uint w = 64, uint h = 48, uint stride = 0) =>
             new() { Format = PixelFormat.Bgr24, Width = w, Height = h, Stride = stride, Data = ByteString.CopyFrom(data) };
@@ -142,13 +181,26 @@ public sealed class SegmentTests(DaemonFixture fixture)
             "larger than the frame limit" => new SegmentRequest { Frame = RawOf(new byte[2000 * 10 * 3], 2000, 10) },
             "unknown pixel format" => new SegmentRequest { Frame = new ProtoFrame { Format = (PixelFormat)9, Data = ByteString.CopyFrom(jpeg) } },
             "empty JPEG" => new SegmentRequest { Frame = new ProtoFrame { Format = PixelFormat.Jpeg } },
-            "corrupt JPEG" => new SegmentRequest { Frame = new ProtoFrame { Format = PixelFormat.Jpeg, Data = ByteString.CopyFrom(jpeg.AsSpan(0, jpeg.Length / 3)) } },
+            "JPEG cut to a third" => new SegmentRequest { Frame = Encoded(PixelFormat.Jpeg, frameJpeg.AsSpan(0, frameJpeg.Length / 3)) },
+            "JPEG cut to half" => new SegmentRequest { Frame = Encoded(PixelFormat.Jpeg, frameJpeg.AsSpan(0, frameJpeg.Length / 2)) },
+            "JPEG cut by its last 10 bytes" => new SegmentRequest { Frame = Encoded(PixelFormat.Jpeg, frameJpeg.AsSpan(0, frameJpeg.Length - 10)) },
+            "JPEG with damaged entropy-coded data" => new SegmentRequest { Frame = Encoded(PixelFormat.Jpeg, Damaged(frameJpeg)) },
+            "PNG cut to half" => new SegmentRequest { Frame = Encoded(PixelFormat.Png, framePng.AsSpan(0, framePng.Length / 2)) },
             "not a JPEG" => new SegmentRequest { Frame = new ProtoFrame { Format = PixelFormat.Jpeg, Data = ByteString.CopyFromUtf8("GIF89a, not what it says") } },
             "PNG header declaring 100000x100000" => new SegmentRequest { Frame = new ProtoFrame { Format = PixelFormat.Png, Data = ByteString.CopyFrom(PngBomb()) } },
             "JPEG of another size than declared" => new SegmentRequest { Frame = new ProtoFrame { Format = PixelFormat.Jpeg, Width = 100, Height = 100, Data = ByteString.CopyFrom(jpeg) } },
             "unknown mask encoding" => new SegmentRequest { Frame = RawOf(bytes), Options = new MaskOptions { Encoding = (MaskEncoding)42 } },
             _ => throw new ArgumentException(kind),
         };
+    }
+
+    /// <summary>The JPEG with a stretch of its compressed picture data overwritten, as a bad link would.</summary>
+    private static byte[] Damaged(byte[] jpeg)
+    {
+        var damaged = jpeg.ToArray();
+        var rng = new Random(17);
+        for (var i = jpeg.Length / 2; i < jpeg.Length / 2 + 400; i++) damaged[i] = (byte)rng.Next(256);
+        return damaged;
     }
 
     /// <summary>A tiny PNG whose header claims 100000x100000 pixels (40 GB decoded).</summary>

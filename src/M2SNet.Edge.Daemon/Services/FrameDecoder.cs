@@ -67,11 +67,13 @@ public static class FrameDecoder
         }
         try
         {
-            Cv2.ImDecode(data, ImreadModes.Color, destination);
+            // JPEG through libjpeg, strictly: a truncated or corrupt stream must not reach the model as grey.
+            if (frame.Format == PixelFormat.Jpeg) Cv2.ImDecodeJpegStrict(data, destination);
+            else Cv2.ImDecode(data, ImreadModes.Color, destination);
         }
         catch (OpenCvException e)
         {
-            throw Invalid($"the {frame.Format} image cannot be decoded: {e.Message}");
+            throw Invalid($"the {frame.Format} image is damaged or incomplete and is not segmented: {e.Message}");
         }
     }
 

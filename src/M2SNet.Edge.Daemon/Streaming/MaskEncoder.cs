@@ -94,9 +94,8 @@ public static class MaskEncoder
                     using var probability = new Mat();
                     Map(result, w, h, binary: false, probability);
                     var bytes = probability.AsSpan<byte>();
-                    var cut = (byte)Math.Clamp(Math.Round(threshold * 255), 0, 255);
-                    var foreground = 0;
-                    foreach (var b in bytes) if (b > cut) foreground++;
+                    // Foreground has one definition, the binary mask's, whatever the encoding: a u8 cut would round differently.
+                    var foreground = MaskCodec.CountForeground(BinaryAt(result, w, h).AsSpan<byte>());
                     return new Mask { Encoding = options.Encoding, Width = (uint)w, Height = (uint)h, Data = ByteString.CopyFrom(bytes), Threshold = threshold, ForegroundPixels = (uint)foreground };
                 }
                 default:

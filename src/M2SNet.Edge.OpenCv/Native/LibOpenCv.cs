@@ -48,6 +48,7 @@ internal static unsafe partial class LibOpenCv
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int m2s_imread(string path, int flags, nint dst);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int m2s_imwrite(string path, nint src, int* parameters, int count);
     [LibraryImport(Library)] public static partial int m2s_imdecode(byte* data, long length, int flags, nint dst);
+    [LibraryImport(Library)] public static partial int m2s_imdecode_jpeg_strict(byte* data, long length, nint dst);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int m2s_imencode(string ext, nint src, int* parameters, int count, nint* buffer);
     [LibraryImport(Library)] public static partial byte* m2s_buffer_data(nint buffer);
     [LibraryImport(Library)] public static partial long m2s_buffer_size(nint buffer);
