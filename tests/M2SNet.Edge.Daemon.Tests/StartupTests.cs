@@ -106,7 +106,7 @@ public sealed class StartupTests
             Assert.Equal(60, o.Stream.JpegQuality);               // --config over firmware-config
             Assert.Equal(2100, o.Limits.MaxFrameWidth);           // environment over --config
             Assert.Equal(1300, o.Limits.MaxFrameHeight);          // command line over environment
-            Assert.Equal("CPU", o.Model.Providers);               // appsettings where nothing overrides it
+            Assert.Equal("TensorRT,CUDA,DirectML,CPU", o.Model.Providers); // appsettings where nothing overrides it
             Assert.Equal("", o.Endpoints.Http);
         }
         finally
