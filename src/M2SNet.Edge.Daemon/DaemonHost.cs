@@ -78,6 +78,8 @@ public static class DaemonHost
         {
             // Messages arrive and leave uncompressed unless a client compresses its own (gzip is understood).
             grpc.EnableDetailedErrors = false;
+            // Outermost: no status carries more than a bounded quote of what the client sent.
+            grpc.Interceptors.Add<StatusCapInterceptor>();
         }).AddServiceOptions<ModelAdminService>(admin => admin.Interceptors.Add<AdminAccessInterceptor>());
         // Grpc.AspNetCore reads these when the services are mapped, and Kestrel its endpoints when the
         // application is built: both before the host starts and validates the options. So they are read

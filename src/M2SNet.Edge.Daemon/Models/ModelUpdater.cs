@@ -90,7 +90,7 @@ public sealed class ModelUpdater : IDisposable
             {
                 try
                 {
-                    var record = _store.Find(key) ?? throw new ModelAdminException(ModelAdminProblem.NotFound, $"model {key} is not in the store");
+                    var record = _store.Find(key) ?? throw new ModelAdminException(ModelAdminProblem.NotFound, $"model {Services.ClientText.Quote(key)} is not in the store");
                     _state.Set(Readiness.Starting, $"validating the saved model {key}");
                     var validated = Validate(o => ModelBundleValidator.Validate(ModelBundle.Read(_store.DirectoryOf(key)), o));
                     _store.Audit.Append(new AuditEntry(DateTimeOffset.UtcNow, "startup", "state.json", "activated", key, SignedBy: validated.KeyId));
@@ -176,7 +176,7 @@ public sealed class ModelUpdater : IDisposable
                 }
                 else
                 {
-                    record = store.Find(key) ?? throw new ModelAdminException(ModelAdminProblem.NotFound, $"no stored model has key '{key}' (ListModels shows them)");
+                    record = store.Find(key) ?? throw new ModelAdminException(ModelAdminProblem.NotFound, $"no stored model has key '{Services.ClientText.Quote(key)}' (ListModels shows them)");
                     var validated = await BackgroundPriority.Run(() => Validate(o => ModelBundleValidator.Validate(ModelBundle.Read(store.DirectoryOf(key)), o,
                         new Progress(_log, key))), "m2s-validate").ConfigureAwait(false);
                     model = validated.Model;

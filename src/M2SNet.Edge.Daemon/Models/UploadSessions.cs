@@ -54,14 +54,19 @@ public sealed partial class UploadSessions
     {
         CheckId(id);
         if (totalBytes <= 0) throw new UploadException(UploadProblem.InvalidRequest, "total_bytes must be given (and positive) in the first message");
+        // Checked now, not after the whole bundle has arrived.
+        if (sha256 is not null && (sha256.Length != 64 || !sha256.All(char.IsAsciiHexDigit)))
+        {
+            throw new UploadException(UploadProblem.InvalidRequest, $"bundle_sha256 '{Services.ClientText.Quote(sha256)}' is not 64 hexadecimal digits");
+        }
         if (totalBytes > _maxBytes) throw new UploadException(UploadProblem.TooLarge, $"the bundle is {totalBytes} bytes; this appliance accepts at most {_maxBytes}");
-        if (!_busy.TryAdd(id, 0)) throw new UploadException(UploadProblem.Busy, $"upload {id} is already in progress on another call");
+        if (!_busy.TryAdd(id, 0)) throw new UploadException(UploadProblem.Busy, $"upload {Services.ClientText.Quote(id)} is already in progress on another call");
         try
         {
             var meta = ReadAnnouncement(id);
             if (meta is not null && meta.TotalBytes != totalBytes)
             {
-                throw new UploadException(UploadProblem.InvalidRequest, $"upload {id} was announced with {meta.TotalBytes} bytes, now {totalBytes}; use a new upload id");
+                throw new UploadException(UploadProblem.InvalidRequest, $"upload {Services.ClientText.Quote(id)} was announced with {meta.TotalBytes} bytes, now {totalBytes}; use a new upload id");
             }
             var received = meta is null ? 0 : PartLength(id);
             // Room for the rest of the bundle and its unpacked copy, with the configured margin left over.
@@ -138,7 +143,7 @@ public sealed partial class UploadSessions
 
     private static void CheckId(string id)
     {
-        if (!ValidId().IsMatch(id)) throw new UploadException(UploadProblem.InvalidRequest, $"upload_id '{id}' is not 1 to 64 of A-Z a-z 0-9 _ - .");
+        if (!ValidId().IsMatch(id)) throw new UploadException(UploadProblem.InvalidRequest, $"upload_id '{Services.ClientText.Quote(id)}' is not 1 to 64 of A-Z a-z 0-9 _ - .");
     }
 
     [GeneratedRegex("^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$")]

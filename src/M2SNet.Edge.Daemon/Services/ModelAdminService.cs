@@ -23,11 +23,13 @@ public sealed class ModelAdminService(ModelUpdater updater, ILogger<ModelAdminSe
         }
         var first = requests.Current;
         var id = first.UploadId;
-        using var upload = Guard(() => uploads.Begin(id, (long)first.TotalBytes, string.IsNullOrEmpty(first.BundleSha256) ? null : first.BundleSha256.ToLowerInvariant()));
+        using var upload = Guard(() => first.TotalBytes > long.MaxValue
+            ? throw new UploadException(UploadProblem.TooLarge, $"the bundle is announced as {first.TotalBytes} bytes, more than any appliance stores")
+            : uploads.Begin(id, (long)first.TotalBytes, string.IsNullOrEmpty(first.BundleSha256) ? null : first.BundleSha256.ToLowerInvariant()));
         var request = first;
         while (true)
         {
-            if (request.UploadId != id) throw new RpcException(new Status(StatusCode.InvalidArgument, $"upload_id changed within the call ({id} → {request.UploadId})"));
+            if (request.UploadId != id) throw new RpcException(new Status(StatusCode.InvalidArgument, $"upload_id changed within the call ({ClientText.Quote(id)} → {ClientText.Quote(request.UploadId)})"));
             if (request.Data.Length > 0) Guard(() => upload.Append((long)request.Offset, request.Data.Span));
             if (!await requests.MoveNext(context.CancellationToken).ConfigureAwait(false)) break;
             request = requests.Current;
@@ -36,7 +38,7 @@ public sealed class ModelAdminService(ModelUpdater updater, ILogger<ModelAdminSe
         {
             throw new RpcException(new Status(StatusCode.Aborted, $"Format: the upload ended after {upload.Received} of {upload.Total} bytes (truncated); resume from offset {upload.Received} with the same upload_id"));
         }
-        var origin = $"upload from {context.Peer}" + (first.FileName is { Length: > 0 } name ? $" ({name})" : "");
+        var origin = $"upload from {context.Peer}" + (first.FileName is { Length: > 0 } name ? $" ({ClientText.Quote(name)})" : "");
         try
         {
             if (upload.Sha256 is { } expected && !string.Equals(expected, Onnx.ModelManifest.Sha256Of(upload.Path), StringComparison.Ordinal))

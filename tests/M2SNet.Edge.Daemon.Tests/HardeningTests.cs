@@ -1,0 +1,97 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Health.V1;
+using M2SNet.Edge.Protocol.V1;
+
+namespace M2SNet.Edge.Daemon.Tests;
+
+/// <summary>
+/// What an independent client broke (issue 17), each kept broken-proof by its own test: client
+/// text echoed without bound (D7), a unary call with two messages, an impossible bundle size, a
+/// malformed announced SHA-256.
+/// </summary>
+public sealed class HardeningTests(DaemonFixture fixture)
+{
+    private readonly TestDaemon _daemon = fixture.Daemon;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static CallOptions Call() => new(deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: Ct);
+
+    private static readonly string Huge = new('x', 100_000);
+
+    [Fact]
+    public async Task D7_a_100_kB_service_name_gets_NOT_FOUND_with_a_short_message()
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await _daemon.Health.CheckAsync(new HealthCheckRequest { Service = Huge }, Call()));
+
+        Assert.Equal(StatusCode.NotFound, e.StatusCode);
+        Assert.True(System.Text.Encoding.UTF8.GetByteCount(e.Status.Detail) <= 1024, $"{e.Status.Detail.Length} characters came back");
+    }
+
+    [Fact]
+    public async Task D7_client_text_in_admin_refusals_is_quoted_short()
+    {
+        var activate = await Assert.ThrowsAsync<RpcException>(async () => await _daemon.Admin.ActivateModelAsync(new ActivateModelRequest { Key = Huge }, Call()));
+        Assert.Equal(StatusCode.NotFound, activate.StatusCode);
+        Assert.Contains("(99872 more characters)", activate.Status.Detail);
+
+        using var upload = _daemon.Admin.UploadModel(Call());
+        await upload.RequestStream.WriteAsync(new UploadModelRequest { UploadId = Huge, TotalBytes = 10, Data = ByteString.CopyFromUtf8("0123456789") }, Ct);
+        await upload.RequestStream.CompleteAsync();
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await upload.ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("is not 1 to 64 of", e.Status.Detail);
+        Assert.True(e.Status.Detail.Length < 400, $"{e.Status.Detail.Length} characters came back");
+    }
+
+    [Fact]
+    public async Task A_unary_call_with_two_request_messages_is_not_answered_OK()
+    {
+        using var http = new HttpClient(new SocketsHttpHandler());
+        var one = GrpcWire.Frame(new GetInfoRequest());
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{_daemon.GrpcAddress}/{Segmentation.Descriptor.FullName}/GetInfo")
+        {
+            Content = new ByteArrayContent([.. one, .. one]),
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        request.Headers.TryAddWithoutValidation("te", "trailers");
+        using var response = await http.SendAsync(request, Ct);
+        await response.Content.ReadAsByteArrayAsync(Ct);
+
+        var status = response.TrailingHeaders.TryGetValues("grpc-status", out var t) ? t.First()
+            : response.Headers.TryGetValues("grpc-status", out var h) ? h.First() : null;
+        Assert.NotNull(status);
+        Assert.NotEqual("0", status);
+    }
+
+    [Fact]
+    public async Task A_bundle_announced_at_2_to_the_63_bytes_is_refused_for_its_size()
+    {
+        using var upload = _daemon.Admin.UploadModel(Call());
+        await upload.RequestStream.WriteAsync(new UploadModelRequest { UploadId = "huge-" + Guid.NewGuid().ToString("N")[..8], TotalBytes = 1UL << 63 }, Ct);
+        await upload.RequestStream.CompleteAsync();
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await upload.ResponseAsync);
+
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains("9223372036854775808 bytes", e.Status.Detail);
+    }
+
+    [Fact]
+    public async Task A_malformed_announced_SHA_256_is_refused_at_the_first_message()
+    {
+        var id = "badsha-" + Guid.NewGuid().ToString("N")[..8];
+        using var upload = _daemon.Admin.UploadModel(Call());
+        await upload.RequestStream.WriteAsync(new UploadModelRequest { UploadId = id, TotalBytes = 1_000_000, BundleSha256 = "not-a-hash", Data = ByteString.CopyFrom(new byte[1000]) }, Ct);
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await upload.ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("bundle_sha256 'not-a-hash' is not 64 hexadecimal digits", e.Status.Detail);
+        var status = await _daemon.Admin.GetUploadStatusAsync(new GetUploadStatusRequest { UploadId = id }, Call());
+        Assert.False(status.Exists);
+    }
+}
