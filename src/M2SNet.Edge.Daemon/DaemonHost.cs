@@ -155,7 +155,7 @@ public static class DaemonHost
         app.MapGet("/healthz", (HealthReporter health, DaemonState state) =>
             health.Current == global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving
                 ? Results.Text($"SERVING\nsource: {state.SourceState}\n")
-                : Results.Text($"NOT_SERVING: {state.Reason}\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+                : Results.Text($"NOT_SERVING: {(state.Serving ? "the daemon is stopping" : state.NotServingReason)}\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         app.MapGet("/metrics", (PrometheusExposition metrics) => Results.Text(metrics.Render(), PrometheusExposition.ContentType));
         WebView.MapTo(app);
         // Health says NOT_SERVING as soon as the daemon starts stopping, before its calls end.

@@ -28,6 +28,38 @@ public sealed class DaemonState
 
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
 
+    /// <summary>
+    /// Serving means masks are being made: the model is ready and the video source streams. A lost
+    /// camera is as much "not serving" as a missing model (Segment calls still work meanwhile).
+    /// </summary>
+    public bool Serving
+    {
+        get
+        {
+            lock (_gate) return Readiness == Readiness.Ready && SourceState == "streaming";
+        }
+    }
+
+    /// <summary>Why the daemon is not serving (the model's reason first, then the source's); empty when it is.</summary>
+    public string NotServingReason
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (Readiness != Readiness.Ready) return Reason;
+                return SourceState switch
+                {
+                    "streaming" => "",
+                    "starting" => "opening the video source",
+                    "reconnecting" => $"the video source is reconnecting: {SourceDetail}",
+                    "ended" => $"the video source ended: {SourceDetail}",
+                    _ => $"no video: the source is {SourceState}: {SourceDetail}",
+                };
+            }
+        }
+    }
+
     /// <summary>Raised after every change, on the thread that made it (the health service follows it this way).</summary>
     public event Action? Updated;
 

@@ -29,7 +29,7 @@ public sealed class HealthReporter
         Publish();
     }
 
-    public ServingStatus Current => !Volatile.Read(ref _stopping) && _state.Readiness == Readiness.Ready ? ServingStatus.Serving : ServingStatus.NotServing;
+    public ServingStatus Current => !Volatile.Read(ref _stopping) && _state.Serving ? ServingStatus.Serving : ServingStatus.NotServing;
 
     /// <summary>The daemon is shutting down: say so before the calls end, so that load balancers and the OR display stop sending.</summary>
     public void Stopping()

@@ -151,8 +151,8 @@ public sealed class SegmentationService(
             MaxSendMessageBytes = (uint)_options.Limits.MaxSendMessageBytes,
             MaxFrameWidth = (uint)_options.Limits.MaxFrameWidth,
             MaxFrameHeight = (uint)_options.Limits.MaxFrameHeight,
-            Ready = state.Readiness == Readiness.Ready,
-            NotReadyReason = state.Readiness == Readiness.Ready ? "" : state.Reason,
+            Ready = state.Serving,
+            NotReadyReason = state.NotServingReason,
             UptimeSeconds = (DateTimeOffset.UtcNow - state.StartedAt).TotalSeconds,
             Onnxruntime = OrtRuntimeText(),
         };
