@@ -98,7 +98,11 @@ public static class DaemonHost
         builder.Services.AddSingleton<DaemonState>();
         builder.Services.AddSingleton<PipelineMetrics>();
         builder.Services.AddSingleton<ActivePipeline>();
-        builder.Services.AddSingleton(s => new MaskPublisher(s.GetRequiredService<IOptions<DaemonOptions>>().Value.Stream.MaxSubscribers));
+        builder.Services.AddSingleton(s =>
+        {
+            var stream = s.GetRequiredService<IOptions<DaemonOptions>>().Value.Stream;
+            return new MaskPublisher(stream.MaxSubscribers, stream.MaxSubscribersPerPeer, TimeSpan.FromSeconds(stream.StalledAfterSeconds));
+        });
         builder.Services.AddSingleton<SegmentationService>();
         builder.Services.AddSingleton<PrometheusExposition>();
         builder.Services.AddSingleton<Models.ModelUpdater>();

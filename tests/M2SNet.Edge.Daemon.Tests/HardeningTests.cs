@@ -136,3 +136,97 @@ public sealed class LostSourceTests
         Directory.Delete(dir, recursive: true);
     }
 }
+
+/// <summary>D1 and D2: the limit on calls is the daemon's, not one client's.</summary>
+public sealed class CallLimitTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static HttpRequestMessage StreamMasksRequest(TestDaemon daemon)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, $"{daemon.GrpcAddress}/{Segmentation.Descriptor.FullName}/StreamMasks")
+        {
+            Content = new ByteArrayContent(GrpcWire.Frame(new StreamMasksRequest { ClientName = "never-reads" })),
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        request.Headers.TryAddWithoutValidation("te", "trailers");
+        return request;
+    }
+
+    [Fact]
+    public async Task D1_streams_that_stopped_reading_make_room_for_a_new_viewer()
+    {
+        await using var daemon = await TestDaemon.StartAsync(new Dictionary<string, string?>
+        {
+            ["Daemon:Stream:MaxSubscribers"] = "3",
+            ["Daemon:Stream:StalledAfterSeconds"] = "0.5",
+        });
+        // One connection takes every place and never reads: its flow-control windows stay shut.
+        using var hog = new HttpClient(new SocketsHttpHandler());
+        var held = new List<HttpResponseMessage>();
+        for (var i = 0; i < 3; i++) held.Add(await hog.SendAsync(StreamMasksRequest(daemon), HttpCompletionOption.ResponseHeadersRead, Ct));
+
+        // A viewer asks, and asks again while it is refused: the places of the stalled streams free up.
+        MaskMessage? first = null;
+        var refusals = 0;
+        for (var attempt = 0; attempt < 400 && first is null; attempt++)
+        {
+            using var call = daemon.Client.StreamMasks(new StreamMasksRequest { ClientName = "viewer" }, cancellationToken: Ct);
+            try
+            {
+                if (await call.ResponseStream.MoveNext(Ct)) first = call.ResponseStream.Current;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted)
+            {
+                refusals++;
+                await Task.Delay(50, Ct);
+            }
+        }
+
+        Assert.NotNull(first);
+        Assert.True(await daemon.MetricAsync("m2s_ready") == 1);
+        foreach (var r in held) r.Dispose();
+    }
+
+    [Fact]
+    public async Task D2_Segment_calls_count_towards_the_limit()
+    {
+        await using var daemon = await TestDaemon.StartAsync(new Dictionary<string, string?> { ["Daemon:Stream:MaxSubscribers"] = "2" });
+        using var small = Masks.Solid(48, 64);
+        var frame = new M2SNet.Edge.Protocol.V1.Frame { Format = PixelFormat.Bgr24, Width = 64, Height = 48, Data = ByteString.CopyFrom(small.AsSpan<byte>()) };
+        var calls = new List<AsyncDuplexStreamingCall<SegmentRequest, MaskMessage>>();
+        for (var i = 0; i < 2; i++)
+        {
+            var call = daemon.Client.Segment(cancellationToken: Ct);
+            await call.RequestStream.WriteAsync(new SegmentRequest { Frame = frame }, Ct);
+            Assert.True(await call.ResponseStream.MoveNext(Ct));
+            calls.Add(call);
+        }
+
+        using var viewer = daemon.Client.StreamMasks(new StreamMasksRequest(), cancellationToken: Ct);
+        var e = await Assert.ThrowsAsync<RpcException>(() => viewer.ResponseStream.MoveNext(Ct));
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains("2 Segment calls", e.Status.Detail);
+
+        foreach (var call in calls)
+        {
+            await call.RequestStream.CompleteAsync();
+            while (await call.ResponseStream.MoveNext(Ct))
+            {
+            }
+            call.Dispose();
+        }
+        using var after = daemon.Client.StreamMasks(new StreamMasksRequest(), cancellationToken: Ct);
+        Assert.True(await after.ResponseStream.MoveNext(Ct));
+    }
+
+    [Theory]
+    [InlineData("ipv4:10.0.0.5:51234", "10.0.0.5")]
+    [InlineData("ipv6:[fe80::1]:443", "fe80::1")]
+    [InlineData("ipv6:[::1]:50051", "::1")]
+    [InlineData("unix:/run/m2s.sock", "unix:/run/m2s.sock")]
+    public void A_peer_is_counted_by_its_address(string peer, string host) =>
+        Assert.Equal(host, Streaming.MaskPublisher.PeerHost(peer));
+}

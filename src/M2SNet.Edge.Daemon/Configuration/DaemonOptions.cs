@@ -180,8 +180,14 @@ public sealed class StreamOptions
 
     public int JpegQuality { get; set; } = 80;
 
-    /// <summary>Concurrent StreamMasks and Segment calls; more get RESOURCE_EXHAUSTED.</summary>
+    /// <summary>Concurrent StreamMasks and Segment calls; more get RESOURCE_EXHAUSTED (unless a subscriber has stopped reading: it makes room).</summary>
     public int MaxSubscribers { get; set; } = 32;
+
+    /// <summary>Of those, what one address off this machine may hold (loopback is not limited).</summary>
+    public int MaxSubscribersPerPeer { get; set; } = 8;
+
+    /// <summary>A subscriber that takes no frame for this long while frames are there is evicted when a new viewer needs its place.</summary>
+    public double StalledAfterSeconds { get; set; } = 5;
 }
 
 public sealed class LimitOptions

@@ -42,19 +42,25 @@ public sealed class SegmentationService(
         using var subscriber = publisher.Subscribe(name, context.Peer, mask);
         log.LogInformation("Client {Client} ({Peer}) streams masks as {Encoding}", name, context.Peer, mask.Encoding);
         await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, subscriber.Evicted);
         try
         {
-            while (await subscriber.NextAsync(context.CancellationToken).ConfigureAwait(false) is { } lease)
+            while (await subscriber.NextAsync(ended.Token).ConfigureAwait(false) is { } lease)
             {
                 using (lease)
                 {
                     var message = MaskEncoder.Encode(lease.Result, lease.PublishedNs, mask, lease.Result.Sequence, subscriber.Dropped);
                     var t = message.Timestamps;
                     metrics.RecordSend(t.SendNs - Math.Max(t.PublishNs, t.PostprocessEndNs), t.SendNs - t.CaptureNs);
-                    await responses.WriteAsync(message, context.CancellationToken).ConfigureAwait(false);
+                    await responses.WriteAsync(message, ended.Token).ConfigureAwait(false);
                     subscriber.CountSent();
                 }
             }
+        }
+        catch (OperationCanceledException) when (subscriber.EvictionReason is { } reason)
+        {
+            log.LogWarning("Client {Client} ({Peer}) evicted: {Reason}", name, context.Peer, reason);
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, reason));
         }
         finally
         {
@@ -69,6 +75,8 @@ public sealed class SegmentationService(
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var cancel = stopping.Token;
         await WaitUntilReady(cancel).ConfigureAwait(false);
+        // Segment calls count towards the same limit as the live streams.
+        using var slot = publisher.EnterSegment(context.Peer);
         using var image = new Mat();
         ClientMaskOptions? mask = null;
         long index = 0;
