@@ -126,6 +126,13 @@ public sealed class LostSourceTests
             Assert.Equal(HttpStatusCode.ServiceUnavailable, healthz.StatusCode);
             Assert.Contains("later.mp4", await healthz.Content.ReadAsStringAsync(Ct));
         }
+        // A viewer is not left waiting in silence: it hears why there is nothing to stream.
+        using (var viewer = daemon.Client.StreamMasks(new StreamMasksRequest(), cancellationToken: Ct))
+        {
+            var refused = await Assert.ThrowsAsync<RpcException>(() => viewer.ResponseStream.MoveNext(Ct));
+            Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+            Assert.Contains("later.mp4", refused.Status.Detail);
+        }
 
         // The camera is plugged in: the daemon finds it on its next try and serves.
         File.Copy(TestVideo.Path_, video);

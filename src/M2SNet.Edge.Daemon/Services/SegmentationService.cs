@@ -38,6 +38,11 @@ public sealed class SegmentationService(
     {
         var mask = ClientMaskOptions.Resolve(request.Options, _options.Stream, _options.Limits);
         await WaitUntilReady(context.CancellationToken).ConfigureAwait(false);
+        // A viewer is told at once that there is no video, and why, rather than left waiting (it may retry).
+        if (state.SourceState is "lost" or "failed")
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, state.NotServingReason));
+        }
         var name = string.IsNullOrWhiteSpace(request.ClientName) ? context.Peer : request.ClientName.Trim();
         using var subscriber = publisher.Subscribe(name, context.Peer, mask);
         log.LogInformation("Client {Client} ({Peer}) streams masks as {Encoding}", name, context.Peer, mask.Encoding);
