@@ -70,7 +70,7 @@ public sealed class OrtEnvironment
     public OrtEnvironmentOptions Options { get; }
 
     /// <summary>Which managed package flavour this build references: "Cpu" or "Gpu".</summary>
-    public static string Flavor => typeof(OrtEnvironment).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+    public static string Flavor { get; } = typeof(OrtEnvironment).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .FirstOrDefault(a => a.Key == "OnnxRuntimeFlavor")?.Value ?? "Cpu";
 
     /// <summary>

@@ -96,12 +96,8 @@ public sealed partial class ProviderSession : InferenceSession
                 options = settings.Create(provider);
                 return open(options, provider, [.. failures]);
             }
-            catch (OnnxRuntimeException e) when (!IsModelError(e))
-            {
-                Skip(provider, Describe(e.Message, capture.Messages), failures, LogLevel.Warning);
-                last = e;
-            }
-            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException or NotSupportedException or PlatformNotSupportedException)
+            catch (Exception e) when (e is OnnxRuntimeException ort ? !IsModelError(ort)
+                                      : e is EntryPointNotFoundException or DllNotFoundException or NotSupportedException or PlatformNotSupportedException)
             {
                 Skip(provider, Describe(e.Message, capture.Messages), failures, LogLevel.Warning);
                 last = e;

@@ -200,24 +200,13 @@ public sealed class GrpcServerTests(DaemonFixture fixture)
 
     private static HttpClient H2() => new(new SocketsHttpHandler { EnableMultipleHttp2Connections = false });
 
-    private HttpRequestMessage Request(string path, HttpContent content)
-    {
-        if (content.Headers.ContentType is null) content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
-        var request = new HttpRequestMessage(HttpMethod.Post, _daemon.GrpcAddress + path)
-        {
-            Content = content, Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
-        request.Headers.TryAddWithoutValidation("te", "trailers");
-        return request;
-    }
+    private HttpRequestMessage Request(string path, HttpContent content) => GrpcWire.Request(_daemon.GrpcAddress, path, content);
 
     private static ByteArrayContent Framed(IMessage message) => Framed(message.ToByteArray(), compressed: false);
 
     private static ByteArrayContent Framed(byte[] payload, bool compressed) => new(GrpcWire.Frame(payload, compressed));
 
-    private static string? GrpcStatus(HttpResponseMessage response) =>
-        response.TrailingHeaders.TryGetValues("grpc-status", out var t) ? t.First()
-        : response.Headers.TryGetValues("grpc-status", out var h) ? h.First() : null;
+    private static string? GrpcStatus(HttpResponseMessage response) => GrpcWire.Status(response);
 
     /// <summary>A request body that sends its bytes, then ends only when told to (after the response arrived).</summary>
     private sealed class SendThenWait(byte[] bytes) : HttpContent

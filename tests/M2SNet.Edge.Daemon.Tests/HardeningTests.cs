@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Health.V1;
@@ -47,24 +46,32 @@ public sealed class HardeningTests(DaemonFixture fixture)
         Assert.True(e.Status.Detail.Length < 400, $"{e.Status.Detail.Length} characters came back");
     }
 
+    [Theory]
+    [InlineData("x", 100_000)]
+    [InlineData("é", 5_000)]      // two bytes each
+    [InlineData("😷", 3_000)]     // four bytes, two UTF-16 units each: never cut in half
+    public void D7_a_status_message_is_cut_to_1_KiB_on_a_character_boundary(string unit, int count)
+    {
+        var detail = string.Concat(Enumerable.Repeat(unit, count));
+        var capped = Services.ClientText.CapStatus(detail);
+
+        Assert.True(System.Text.Encoding.UTF8.GetByteCount(capped) <= Services.ClientText.MaxStatusBytes);
+        Assert.Matches(@"… \(cut: \d+ more characters\)$", capped);
+        Assert.DoesNotContain("\uFFFD", System.Text.Encoding.UTF8.GetString(System.Text.Encoding.UTF8.GetBytes(capped)));
+        Assert.StartsWith(string.Concat(Enumerable.Repeat(unit, 100)), capped);
+        Assert.Same("short", Services.ClientText.CapStatus("short"));
+    }
+
     [Fact]
     public async Task A_unary_call_with_two_request_messages_is_not_answered_OK()
     {
         using var http = new HttpClient(new SocketsHttpHandler());
         var one = GrpcWire.Frame(new GetInfoRequest());
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"{_daemon.GrpcAddress}/{Segmentation.Descriptor.FullName}/GetInfo")
-        {
-            Content = new ByteArrayContent([.. one, .. one]),
-            Version = HttpVersion.Version20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
-        request.Headers.TryAddWithoutValidation("te", "trailers");
+        using var request = GrpcWire.Request(_daemon.GrpcAddress, $"/{Segmentation.Descriptor.FullName}/GetInfo", new ByteArrayContent([.. one, .. one]));
         using var response = await http.SendAsync(request, Ct);
         await response.Content.ReadAsByteArrayAsync(Ct);
 
-        var status = response.TrailingHeaders.TryGetValues("grpc-status", out var t) ? t.First()
-            : response.Headers.TryGetValues("grpc-status", out var h) ? h.First() : null;
+        var status = GrpcWire.Status(response);
         Assert.NotNull(status);
         Assert.NotEqual("0", status);
     }
@@ -149,18 +156,9 @@ public sealed class CallLimitTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static HttpRequestMessage StreamMasksRequest(TestDaemon daemon)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, $"{daemon.GrpcAddress}/{Segmentation.Descriptor.FullName}/StreamMasks")
-        {
-            Content = new ByteArrayContent(GrpcWire.Frame(new StreamMasksRequest { ClientName = "never-reads" })),
-            Version = HttpVersion.Version20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
-        request.Headers.TryAddWithoutValidation("te", "trailers");
-        return request;
-    }
+    private static HttpRequestMessage StreamMasksRequest(TestDaemon daemon) =>
+        GrpcWire.Request(daemon.GrpcAddress, $"/{Segmentation.Descriptor.FullName}/StreamMasks",
+            new ByteArrayContent(GrpcWire.Frame(new StreamMasksRequest { ClientName = "never-reads" })));
 
     [Fact]
     public async Task D1_streams_that_stopped_reading_make_room_for_a_new_viewer()
@@ -177,7 +175,6 @@ public sealed class CallLimitTests
 
         // A viewer asks, and asks again while it is refused: the places of the stalled streams free up.
         MaskMessage? first = null;
-        var refusals = 0;
         for (var attempt = 0; attempt < 400 && first is null; attempt++)
         {
             using var call = daemon.Client.StreamMasks(new StreamMasksRequest { ClientName = "viewer" }, cancellationToken: Ct);
@@ -187,7 +184,6 @@ public sealed class CallLimitTests
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted)
             {
-                refusals++;
                 await Task.Delay(50, Ct);
             }
         }

@@ -192,4 +192,21 @@ public static class GrpcWire
         payload.CopyTo(framed, 5);
         return framed;
     }
+
+    /// <summary>A raw gRPC request over HTTP/2 to <paramref name="address"/><paramref name="path"/>, content type application/grpc unless set.</summary>
+    public static HttpRequestMessage Request(string address, string path, HttpContent content)
+    {
+        content.Headers.ContentType ??= new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+        var request = new HttpRequestMessage(HttpMethod.Post, address + path)
+        {
+            Content = content, Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Headers.TryAddWithoutValidation("te", "trailers");
+        return request;
+    }
+
+    /// <summary>grpc-status from the trailers, or from the headers of a trailers-only answer.</summary>
+    public static string? Status(HttpResponseMessage response) =>
+        response.TrailingHeaders.TryGetValues("grpc-status", out var t) ? t.First()
+        : response.Headers.TryGetValues("grpc-status", out var h) ? h.First() : null;
 }

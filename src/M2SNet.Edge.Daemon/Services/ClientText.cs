@@ -27,9 +27,15 @@ public static class ClientText
     public static string CapStatus(string detail)
     {
         if (Encoding.UTF8.GetByteCount(detail) <= MaxStatusBytes) return detail;
-        var keep = detail.Length;
-        while (keep > 0 && Encoding.UTF8.GetByteCount(detail.AsSpan(0, keep)) > MaxStatusBytes - 40) keep = keep * 3 / 4;
-        if (keep > 0 && char.IsHighSurrogate(detail[keep - 1])) keep--;
+        // Room for the note that says how much was cut.
+        const int budget = MaxStatusBytes - 40;
+        int bytes = 0, keep = 0;
+        foreach (var rune in detail.EnumerateRunes())
+        {
+            if (bytes + rune.Utf8SequenceLength > budget) break;
+            bytes += rune.Utf8SequenceLength;
+            keep += rune.Utf16SequenceLength;
+        }
         return $"{detail[..keep]}… (cut: {detail.Length - keep} more characters)";
     }
 }

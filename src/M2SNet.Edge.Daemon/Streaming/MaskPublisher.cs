@@ -86,8 +86,8 @@ public sealed class MaskPublisher(int maxSubscribers, int maxPerPeer = int.MaxVa
 {
     private readonly Lock _gate = new();
     private readonly long _stalledAfterMs = (long)(stalledAfter ?? TimeSpan.FromSeconds(5)).TotalMilliseconds;
+    // Segment calls in progress, by peer address.
     private readonly Dictionary<string, int> _segmentCalls = new(StringComparer.Ordinal);
-    private int _segments;
     private Subscriber[] _subscribers = [];
     private long _nextId;
     private bool _stopped;
@@ -99,7 +99,7 @@ public sealed class MaskPublisher(int maxSubscribers, int maxPerPeer = int.MaxVa
     {
         get
         {
-            lock (_gate) return _segments;
+            lock (_gate) return Segments;
         }
     }
 
@@ -125,7 +125,6 @@ public sealed class MaskPublisher(int maxSubscribers, int maxPerPeer = int.MaxVa
         lock (_gate)
         {
             Admit(peer);
-            _segments++;
             _segmentCalls[host] = _segmentCalls.GetValueOrDefault(host) + 1;
         }
         return new SegmentSlot(this, host);
@@ -145,6 +144,8 @@ public sealed class MaskPublisher(int maxSubscribers, int maxPerPeer = int.MaxVa
         return colon > 0 && address.IndexOf(':') == colon ? address[..colon] : address;
     }
 
+    private int Segments => _segmentCalls.Values.Sum();
+
     private static bool IsLoopback(string host) => System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip);
 
     private void Admit(string peer)
@@ -160,13 +161,14 @@ public sealed class MaskPublisher(int maxSubscribers, int maxPerPeer = int.MaxVa
                     $"{host} already has {held} streams (the limit per address is {maxPerPeer}; Daemon:Stream:MaxSubscribersPerPeer)"));
             }
         }
-        if (_subscribers.Length + _segments < maxSubscribers) return;
+        var segments = Segments;
+        if (_subscribers.Length + segments < maxSubscribers) return;
         var now = Environment.TickCount64;
         var stalled = _subscribers.Where(s => s.IsStalled(now, _stalledAfterMs)).MinBy(s => s.StalledSince);
         if (stalled is null)
         {
             throw new RpcException(new Status(StatusCode.ResourceExhausted,
-                $"{_subscribers.Length} streams and {_segments} Segment calls are in progress (the limit is {maxSubscribers}; Daemon:Stream:MaxSubscribers), and none has stopped reading"));
+                $"{_subscribers.Length} streams and {segments} Segment calls are in progress (the limit is {maxSubscribers}; Daemon:Stream:MaxSubscribers), and none has stopped reading"));
         }
         stalled.Evict($"this stream was ended to make room for another viewer: it read nothing for {(now - stalled.StalledSince) / 1000.0:0.#} s while frames were there");
         _subscribers = [.. _subscribers.Where(s => s != stalled)];
@@ -176,8 +178,11 @@ public sealed class MaskPublisher(int maxSubscribers, int maxPerPeer = int.MaxVa
     {
         lock (_gate)
         {
-            _segments--;
-            if (_segmentCalls.TryGetValue(host, out var n)) _segmentCalls[host] = n - 1;
+            if (_segmentCalls.TryGetValue(host, out var n))
+            {
+                if (n > 1) _segmentCalls[host] = n - 1;
+                else _segmentCalls.Remove(host);
+            }
         }
     }
 
