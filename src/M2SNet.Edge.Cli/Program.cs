@@ -12,4 +12,5 @@ root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(VideoCommand.Create());
 root.Subcommands.Add(BundleCommand.CreateKeygen());
 root.Subcommands.Add(BundleCommand.CreateBundle());
+root.Subcommands.Add(TlsCommand.Create());
 return await root.Parse(args).InvokeAsync();

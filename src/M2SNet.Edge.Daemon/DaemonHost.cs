@@ -80,7 +80,8 @@ public static class DaemonHost
             grpc.EnableDetailedErrors = false;
             // Outermost: no status carries more than a bounded quote of what the client sent.
             grpc.Interceptors.Add<StatusCapInterceptor>();
-        }).AddServiceOptions<ModelAdminService>(admin => admin.Interceptors.Add<AdminAccessInterceptor>());
+        }).AddServiceOptions<ModelAdminService>(admin => admin.Interceptors.Add<AdminAccessInterceptor>())
+            .AddServiceOptions<SegmentationService>(video => video.Interceptors.Add<VideoAccessInterceptor>());
         // Grpc.AspNetCore reads these when the services are mapped, and Kestrel its endpoints when the
         // application is built: both before the host starts and validates the options. So they are read
         // from the configuration as it stands; a value that does not bind is one of the start-up errors.
@@ -107,6 +108,7 @@ public static class DaemonHost
         builder.Services.AddSingleton<PrometheusExposition>();
         builder.Services.AddSingleton<Models.ModelUpdater>();
         builder.Services.AddSingleton<AdminAccess>();
+        builder.Services.AddSingleton<VideoAccess>();
         builder.Services.AddSingleton<ModelAdminService>();
         builder.Services.AddSingleton<WebView>();
         builder.Services.AddHostedService<PipelineHost>();
@@ -254,7 +256,8 @@ public static class DaemonHost
             listen.UseHttps(new HttpsConnectionAdapterOptions
             {
                 ServerCertificate = certificate,
-                ClientCertificateMode = string.IsNullOrWhiteSpace(tls.ClientCaPath) ? ClientCertificateMode.NoCertificate : ClientCertificateMode.RequireCertificate,
+                ClientCertificateMode = string.IsNullOrWhiteSpace(tls.ClientCaPath) ? ClientCertificateMode.NoCertificate
+                    : tls.RequireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.AllowCertificate,
                 ClientCertificateValidation = string.IsNullOrWhiteSpace(tls.ClientCaPath) ? null : ClientCertificateValidator(tls.ClientCaPath!),
             });
         }

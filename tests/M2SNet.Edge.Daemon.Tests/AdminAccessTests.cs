@@ -28,34 +28,34 @@ public sealed class AdminAccessTests
     [Fact]
     public void Loopback_callers_need_no_credentials()
     {
-        Access().Check(new AdminCaller(IPAddress.Loopback, Tls: false, ClientCertificate: false, Authorization: null));
-        Access().Check(new AdminCaller(IPAddress.IPv6Loopback, false, false, null));
+        Access().Check(new NetworkCaller(IPAddress.Loopback, Tls: false, ClientCertificate: false, Authorization: null));
+        Access().Check(new NetworkCaller(IPAddress.IPv6Loopback, false, false, null));
     }
 
     [Fact]
     public void Network_caller_over_plain_http2_is_refused_even_with_the_token()
     {
-        var e = Assert.Throws<RpcException>(() => Access().Check(new AdminCaller(s_orNetwork, Tls: false, false, "Bearer 0123456789abcdef-token")));
+        var e = Assert.Throws<RpcException>(() => Access().Check(new NetworkCaller(s_orNetwork, Tls: false, false, "Bearer 0123456789abcdef-token")));
         Assert.Equal(StatusCode.PermissionDenied, e.StatusCode);
         Assert.Contains("TLS", e.Status.Detail);
     }
 
     [Fact]
     public void Network_caller_over_tls_with_a_verified_client_certificate_is_let_in() =>
-        Access(token: null).Check(new AdminCaller(s_orNetwork, Tls: true, ClientCertificate: true, null));
+        Access(token: null).Check(new NetworkCaller(s_orNetwork, Tls: true, ClientCertificate: true, null));
 
     [Fact]
     public void Network_caller_over_tls_needs_the_right_bearer_token()
     {
-        Access().Check(new AdminCaller(s_orNetwork, true, false, "Bearer 0123456789abcdef-token"));
-        Assert.Equal(StatusCode.Unauthenticated, Assert.Throws<RpcException>(() => Access().Check(new AdminCaller(s_orNetwork, true, false, "Bearer wrong"))).StatusCode);
-        Assert.Equal(StatusCode.Unauthenticated, Assert.Throws<RpcException>(() => Access().Check(new AdminCaller(s_orNetwork, true, false, null))).StatusCode);
-        Assert.Equal(StatusCode.Unauthenticated, Assert.Throws<RpcException>(() => Access(token: null).Check(new AdminCaller(s_orNetwork, true, false, "Bearer anything"))).StatusCode);
+        Access().Check(new NetworkCaller(s_orNetwork, true, false, "Bearer 0123456789abcdef-token"));
+        Assert.Equal(StatusCode.Unauthenticated, Assert.Throws<RpcException>(() => Access().Check(new NetworkCaller(s_orNetwork, true, false, "Bearer wrong"))).StatusCode);
+        Assert.Equal(StatusCode.Unauthenticated, Assert.Throws<RpcException>(() => Access().Check(new NetworkCaller(s_orNetwork, true, false, null))).StatusCode);
+        Assert.Equal(StatusCode.Unauthenticated, Assert.Throws<RpcException>(() => Access(token: null).Check(new NetworkCaller(s_orNetwork, true, false, "Bearer anything"))).StatusCode);
     }
 
     [Fact]
     public void Switched_off_admin_refuses_even_loopback() =>
-        Assert.Equal(StatusCode.PermissionDenied, Assert.Throws<RpcException>(() => Access(enabled: false).Check(new AdminCaller(IPAddress.Loopback, false, false, null))).StatusCode);
+        Assert.Equal(StatusCode.PermissionDenied, Assert.Throws<RpcException>(() => Access(enabled: false).Check(new NetworkCaller(IPAddress.Loopback, false, false, null))).StatusCode);
 
     [Fact]
     public void Token_file_readable_by_others_is_a_configuration_error()

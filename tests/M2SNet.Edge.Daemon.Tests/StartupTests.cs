@@ -176,6 +176,7 @@ public sealed class StartupTests
             ["Daemon:Tls:CertificatePath"] = pki.ServerCert,
             ["Daemon:Tls:KeyPath"] = pki.ServerKey,
             ["Daemon:Tls:ClientCaPath"] = pki.CaPem,
+            ["Daemon:Tls:RequireClientCertificate"] = "true",
         }, channelOptions: new DaemonConnectionOptions { TrustedCertificate = pki.Ca, ClientCertificate = pki.Client });
         Assert.StartsWith("https://", daemon.GrpcAddress);
         Assert.True((await daemon.Client.GetInfoAsync(new GetInfoRequest(), Call())).Ready);

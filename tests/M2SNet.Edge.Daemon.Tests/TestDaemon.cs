@@ -85,8 +85,9 @@ public sealed class TestDaemon : IAsyncDisposable
         var app = DaemonHost.Build(DaemonCommandLine.Parse([.. args ?? [], "--firmware-config", firmware]),
             all.Where(kv => kv.Value is not null));
         await DaemonHost.StartAsync(app);
-        var addresses = DaemonHost.BoundAddresses(app);
-        var daemon = new TestDaemon(app, addresses[0], addresses[1], channelOptions);
+        // A daemon on every interface (0.0.0.0) is reached here through loopback.
+        var addresses = DaemonHost.BoundAddresses(app).Select(a => a.Replace("://0.0.0.0:", "://127.0.0.1:", StringComparison.Ordinal).Replace("://[::]:", "://127.0.0.1:", StringComparison.Ordinal)).ToList();
+        var daemon = new TestDaemon(app, addresses[0], addresses.Count > 1 ? addresses[1] : "http://127.0.0.1:1", channelOptions);
         if (waitUntilServing) await daemon.WaitUntilServingAsync();
         return daemon;
     }

@@ -28,6 +28,8 @@ public sealed class DaemonOptions
 
     public AdminOptions Admin { get; set; } = new();
 
+    public VideoOptions Video { get; set; } = new();
+
     public GpioOptions Gpio { get; set; } = new();
 }
 
@@ -70,6 +72,23 @@ public sealed class AdminOptions
 
     /// <summary>A file holding the bearer token; it must not be readable by group or others.</summary>
     public string? TokenFile { get; set; }
+}
+
+/// <summary>
+/// Who may receive patient video (StreamMasks, Segment, the web view): loopback always; from the
+/// network TLS with a client certificate, or this token (gRPC: 'authorization: Bearer'; the web
+/// view: its login page, then a session cookie).
+/// </summary>
+public sealed class VideoOptions
+{
+    /// <summary>A file holding the video token (mode 600); the admin token is accepted as well. Empty: client certificates only.</summary>
+    public string? TokenFile { get; set; }
+
+    /// <summary>How long a web view login lasts.</summary>
+    public double SessionHours { get; set; } = 12;
+
+    /// <summary>Web view sessions kept at once; beyond it the oldest log in again.</summary>
+    public int MaxSessions { get; set; } = 256;
 }
 
 /// <summary>Foot pedal and status LEDs (firmware-config/gpio.json holds the appliance's pin map).</summary>
@@ -224,6 +243,13 @@ public sealed class TlsOptions
 
     public string? KeyPath { get; set; }
 
-    /// <summary>Clients must present a certificate issued by this CA (PEM); empty: no client certificates.</summary>
+    /// <summary>Client certificates issued by this CA (PEM) are accepted as credentials; empty: no client certificates.</summary>
     public string? ClientCaPath { get; set; }
+
+    /// <summary>
+    /// Every TLS connection, loopback included, must present such a certificate (refused in the
+    /// handshake). Off: a certificate is asked for but optional, so token clients and browsers that
+    /// log in get in too.
+    /// </summary>
+    public bool RequireClientCertificate { get; set; }
 }

@@ -34,6 +34,17 @@ public sealed class DaemonOptionsValidator : IValidateOptions<DaemonOptions>
         }
     }
 
+    private static void CheckTokenFile(string key, string? token, List<string> errors)
+    {
+        if (token is not { Length: > 0 }) return;
+        if (!File.Exists(token)) errors.Add($"{key}: {token} does not exist (m2s tls init makes one)");
+        else if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(token) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+        {
+            errors.Add($"{key}: {token} is readable by group or others; chmod 600 it (owner: the service user)");
+        }
+        else if (File.ReadAllText(token).Trim().Length < 16) errors.Add($"{key}: {token} holds fewer than 16 characters");
+    }
+
     public static IReadOnlyList<string> Validate(DaemonOptions o)
     {
         var errors = new List<string>();
@@ -82,7 +93,7 @@ public sealed class DaemonOptionsValidator : IValidateOptions<DaemonOptions>
         }
         foreach (var (key, path) in new[] { ("Daemon:Tls:CertificatePath", o.Tls.CertificatePath), ("Daemon:Tls:KeyPath", o.Tls.KeyPath), ("Daemon:Tls:ClientCaPath", o.Tls.ClientCaPath) })
         {
-            if (!string.IsNullOrWhiteSpace(path) && !File.Exists(path)) errors.Add($"{key}: {path} does not exist");
+            if (!string.IsNullOrWhiteSpace(path) && !File.Exists(path)) errors.Add($"{key}: {path} does not exist (m2s tls init makes the appliance's certificates)");
         }
         if (File.Exists(o.Tls.CertificatePath) && File.Exists(o.Tls.KeyPath))
         {
@@ -113,15 +124,11 @@ public sealed class DaemonOptionsValidator : IValidateOptions<DaemonOptions>
         }
         if (m.MaxBundleBytes < 1024) errors.Add("Daemon:Models:MaxBundleBytes must be at least 1024");
         if (m.DropFolderPollSeconds <= 0) errors.Add("Daemon:Models:DropFolderPollSeconds must be positive");
-        if (o.Admin.TokenFile is { Length: > 0 } token)
-        {
-            if (!File.Exists(token)) errors.Add($"Daemon:Admin:TokenFile: {token} does not exist");
-            else if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(token) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
-            {
-                errors.Add($"Daemon:Admin:TokenFile: {token} is readable by group or others; chmod 600 it (owner: the service user)");
-            }
-            else if (File.ReadAllText(token).Trim().Length < 16) errors.Add($"Daemon:Admin:TokenFile: {token} holds fewer than 16 characters");
-        }
+        CheckTokenFile("Daemon:Admin:TokenFile", o.Admin.TokenFile, errors);
+        CheckTokenFile("Daemon:Video:TokenFile", o.Video.TokenFile, errors);
+        if (o.Video.SessionHours <= 0) errors.Add("Daemon:Video:SessionHours must be positive");
+        if (o.Video.MaxSessions < 1) errors.Add("Daemon:Video:MaxSessions must be at least 1");
+        if (o.Tls.RequireClientCertificate && string.IsNullOrWhiteSpace(o.Tls.ClientCaPath)) errors.Add("Daemon:Tls:RequireClientCertificate needs Daemon:Tls:ClientCaPath");
         var g = o.Gpio;
         if (g.Enabled)
         {

@@ -27,24 +27,84 @@ public sealed class WebView(IOptions<DaemonOptions> options, MaskPublisher publi
         ["index.html"] = "text/html; charset=utf-8",
         ["view.js"] = "text/javascript; charset=utf-8",
         ["view.css"] = "text/css; charset=utf-8",
+        ["login.html"] = "text/html; charset=utf-8",
     };
 
     private static readonly string s_root = Path.Combine(AppContext.BaseDirectory, "wwwroot", "view");
 
-    /// <summary>Maps the page and its stream; the view itself is made at the first stream request (after the options were validated).</summary>
+    /// <summary>
+    /// Maps the page, its login and its stream; the view itself is made at the first stream request
+    /// (after the options were validated). Off this machine the page and stream need https and a
+    /// client certificate or a login with the video token (<see cref="VideoAccess"/>).
+    /// </summary>
     public static void MapTo(IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/", () => Results.Redirect("/view/"));
         // "/view" and "/view/" are one route; the page's relative URLs need the slash.
-        endpoints.MapGet("/view/", (HttpContext http) => http.Request.Path.Value?.EndsWith('/') == true ? File("index.html") : Results.Redirect("/view/"));
-        endpoints.MapGet("/view/{name}", (string name) => name == "stream" ? Results.NotFound() : File(name));
-        endpoints.MapGet("/view/stream", (HttpContext http, WebView view) => view.Stream(http));
+        endpoints.MapGet("/view/", (HttpContext http, VideoAccess access) =>
+            http.Request.Path.Value?.EndsWith('/') != true ? Results.Redirect("/view/")
+            : access.Allows(http, out var refusal) ? StaticFile("index.html")
+            : http.Request.IsHttps ? Results.Redirect("/view/login")
+            : Results.Text(refusal + "\n", statusCode: StatusCodes.Status403Forbidden));
+        endpoints.MapGet("/view/login", (HttpContext http) => LoginPage(http, "", StatusCodes.Status200OK));
+        endpoints.MapPost("/view/login", Login);
+        endpoints.MapGet("/view/{name}", (string name) => name is "stream" or "index.html" or "login.html" ? Results.NotFound() : StaticFile(name));
+        endpoints.MapGet("/view/stream", (HttpContext http, WebView view, VideoAccess access) =>
+            access.Allows(http, out var refusal) ? view.Stream(http)
+            : Refuse(http, refusal, http.Request.IsHttps ? StatusCodes.Status401Unauthorized : StatusCodes.Status403Forbidden));
     }
 
-    private static IResult File(string name) =>
+    private static IResult StaticFile(string name) =>
         s_files.TryGetValue(name, out var type) && System.IO.File.Exists(Path.Combine(s_root, name))
             ? Results.File(System.IO.File.ReadAllBytes(Path.Combine(s_root, name)), type)
             : Results.NotFound();
+
+    private static Task Refuse(HttpContext http, string refusal, int status)
+    {
+        http.Response.StatusCode = status;
+        return http.Response.WriteAsync(refusal + "\n");
+    }
+
+    private static IResult LoginPage(HttpContext http, string message, int status)
+    {
+        if (!http.Request.IsHttps && !NetworkCaller.Of(http, null).Local)
+        {
+            return Results.Text("the login is served to the network only over https: a token sent in plain text would be readable on the OR network\n",
+                statusCode: StatusCodes.Status403Forbidden);
+        }
+        var page = System.IO.File.ReadAllText(Path.Combine(s_root, "login.html"));
+        if (message.Length > 0) page = page.Replace("<!--message-->", $"<p class=\"error\" role=\"alert\">{System.Net.WebUtility.HtmlEncode(message)}</p>", StringComparison.Ordinal);
+        return Results.Content(page, s_files["login.html"], statusCode: status);
+    }
+
+    /// <summary>POST /view/login (form field "token"): a session cookie and back to the page, or the login page again with the reason.</summary>
+    private static async Task<IResult> Login(HttpContext http, VideoAccess access)
+    {
+        if (!http.Request.IsHttps && !NetworkCaller.Of(http, null).Local) return LoginPage(http, "", StatusCodes.Status403Forbidden);
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = 4096;
+        string token;
+        try
+        {
+            if (!http.Request.HasFormContentType) return LoginPage(http, "the login is a form post", StatusCodes.Status400BadRequest);
+            var form = await http.Request.ReadFormAsync(http.RequestAborted).ConfigureAwait(false);
+            token = form["token"].ToString();
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or Microsoft.AspNetCore.Http.BadHttpRequestException)
+        {
+            return LoginPage(http, "the login form could not be read", StatusCodes.Status400BadRequest);
+        }
+        var session = access.StartSession(http.Connection.RemoteIpAddress, token, out var refusal);
+        if (session is null) return LoginPage(http, refusal, refusal.StartsWith("too many", StringComparison.Ordinal) ? StatusCodes.Status429TooManyRequests : StatusCodes.Status401Unauthorized);
+        http.Response.Cookies.Append(VideoAccess.CookieName, session, new CookieOptions
+        {
+            HttpOnly = true,
+            Secure = http.Request.IsHttps,
+            SameSite = SameSiteMode.Strict,
+            Path = "/view",
+            MaxAge = access.SessionLifetime,
+        });
+        return Results.Redirect("/view/");
+    }
 
     private async Task Stream(HttpContext http)
     {
