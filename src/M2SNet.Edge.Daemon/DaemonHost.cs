@@ -111,6 +111,7 @@ public static class DaemonHost
         builder.Services.AddSingleton<VideoAccess>();
         builder.Services.AddSingleton<ModelAdminService>();
         builder.Services.AddSingleton<WebView>();
+        builder.Services.AddSingleton<UnfinishedMessages>();
         builder.Services.AddHostedService<PipelineHost>();
         builder.Services.AddHostedService<Models.DropFolderWatcher>();
         builder.Services.AddSingleton(s =>
@@ -154,6 +155,7 @@ public static class DaemonHost
         });
 
         var app = builder.Build();
+        UnfinishedMessages.MapTo(app);
         app.MapGrpcService<SegmentationService>();
         app.MapGrpcService<ModelAdminService>();
         app.MapGrpcService<HealthServiceImpl>();

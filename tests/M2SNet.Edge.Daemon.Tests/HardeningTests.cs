@@ -151,7 +151,7 @@ public sealed class LostSourceTests
     }
 }
 
-/// <summary>D1 and D2: the limit on calls is the daemon's, not one client's.</summary>
+/// <summary>D1 and D2: the limits on calls and on the bytes they hold are the daemon's, not one client's.</summary>
 public sealed class CallLimitTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -223,6 +223,123 @@ public sealed class CallLimitTests
         }
         using var after = daemon.Client.StreamMasks(new StreamMasksRequest(), cancellationToken: Ct);
         Assert.True(await after.ResponseStream.MoveNext(Ct));
+    }
+
+    [Fact]
+    public async Task D2_unfinished_messages_are_bounded_across_calls_and_released_when_they_end()
+    {
+        await using var daemon = await TestDaemon.StartAsync(new Dictionary<string, string?>
+        {
+            ["Daemon:Limits:MaxReceiveMessageBytes"] = (4 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Daemon:Limits:MaxUnfinishedMessageBytes"] = (7 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Daemon:Limits:MessageTimeoutSeconds"] = "0",
+        });
+        // Each call announces a 4 MiB frame, sends 3 MiB of it and stops, on a connection of its own.
+        var stalled = new List<StalledCall>();
+        var statuses = new List<(string? Code, string Message)>();
+        for (var i = 0; i < 3; i++)
+        {
+            var before = await daemon.MetricAsync("m2s_unfinished_message_bytes") ?? 0;
+            stalled.Add(new StalledCall(daemon, announced: 4 << 20, sent: 3 << 20));
+            statuses.Add(await stalled[^1].StatusOrNullAsync(daemon, before));
+        }
+
+        // Two fit the 7 MiB, the third is refused with the reason; the daemon holds no more than its limit.
+        var refused = Assert.Single(statuses, s => s.Code is not null);
+        Assert.Equal("8", refused.Code);
+        Assert.Contains("MaxUnfinishedMessageBytes", refused.Message);
+        Assert.InRange(await daemon.MetricAsync("m2s_unfinished_message_bytes") ?? -1, 6 << 20, 7 << 20);
+        Assert.Equal(1, await daemon.MetricAsync("m2s_calls_refused_for_unfinished_messages_total"));
+
+        // Other clients are served meanwhile, and the bytes are released when the stalled calls go.
+        using var viewer = daemon.Client.StreamMasks(new StreamMasksRequest(), cancellationToken: Ct);
+        Assert.True(await viewer.ResponseStream.MoveNext(Ct));
+        foreach (var call in stalled) call.Dispose();
+        for (var i = 0; i < 400 && await daemon.MetricAsync("m2s_unfinished_message_bytes") != 0; i++) await Task.Delay(50, Ct);
+        Assert.Equal(0, await daemon.MetricAsync("m2s_unfinished_message_bytes"));
+    }
+
+    [Fact]
+    public async Task D2_a_message_that_stops_arriving_ends_its_call_after_the_message_timeout()
+    {
+        await using var daemon = await TestDaemon.StartAsync(new Dictionary<string, string?> { ["Daemon:Limits:MessageTimeoutSeconds"] = "0.5" });
+        using var call = new StalledCall(daemon, announced: 100_000, sent: 50_000);
+
+        var (code, message) = await call.StatusOrNullAsync(waitForHolding: null, 0);
+
+        Assert.Equal("8", code);
+        Assert.Contains("frame #1", message);
+        Assert.Contains("MessageTimeoutSeconds", message);
+        for (var i = 0; i < 400 && await daemon.MetricAsync("m2s_unfinished_message_bytes") != 0; i++) await Task.Delay(50, Ct);
+        Assert.Equal(0, await daemon.MetricAsync("m2s_unfinished_message_bytes"));
+    }
+
+    /// <summary>A raw Segment call that announces a message of <c>announced</c> bytes, sends <c>sent</c> of them and stops sending.</summary>
+    private sealed class StalledCall : IDisposable
+    {
+        private readonly HttpClient _client = new(new SocketsHttpHandler());
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task<HttpResponseMessage> _response;
+        private readonly int _sent;
+
+        public StalledCall(TestDaemon daemon, int announced, int sent)
+        {
+            _sent = 5 + sent;
+            var prefix = new byte[5];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(prefix.AsSpan(1), (uint)announced);
+            var body = new StalledContent([.. prefix, .. new byte[sent]], _stop.Token);
+            _response = _client.SendAsync(GrpcWire.Request(daemon.GrpcAddress, $"/{Segmentation.Descriptor.FullName}/Segment", body),
+                HttpCompletionOption.ResponseHeadersRead, _stop.Token);
+        }
+
+        /// <summary>
+        /// The call's grpc-status and message once it ends; with <paramref name="waitForHolding"/>,
+        /// null once that daemon holds all this call sent (over <paramref name="before"/>) without having ended it.
+        /// </summary>
+        public async Task<(string? Code, string Message)> StatusOrNullAsync(TestDaemon? waitForHolding, double before)
+        {
+            for (var i = 0; i < 1200; i++)
+            {
+                if (_response.IsCompleted)
+                {
+                    using var response = await _response;
+                    await response.Content.ReadAsByteArrayAsync(Ct);
+                    var message = response.TrailingHeaders.TryGetValues("grpc-message", out var t) ? t.First()
+                        : response.Headers.TryGetValues("grpc-message", out var h) ? h.First() : "";
+                    return (GrpcWire.Status(response), Uri.UnescapeDataString(message));
+                }
+                if (waitForHolding is not null && await waitForHolding.MetricAsync("m2s_unfinished_message_bytes") >= before + _sent) return (null, "");
+                await Task.Delay(50, Ct);
+            }
+            throw new TimeoutException($"the call neither ended nor was held (before {before}, now {(waitForHolding is null ? 0 : await waitForHolding.MetricAsync("m2s_unfinished_message_bytes"))})");
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _client.Dispose();
+            _stop.Dispose();
+        }
+    }
+
+    /// <summary>Request content that writes its bytes and then waits, never completing the request.</summary>
+    private sealed class StalledContent(byte[] bytes, CancellationToken stop) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            await stream.WriteAsync(bytes, cancellationToken);
+            await stream.FlushAsync(cancellationToken);
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(stop, cancellationToken);
+            await Task.Delay(Timeout.Infinite, either.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
     }
 
     [Theory]

@@ -216,6 +216,12 @@ public sealed class LimitOptions
 
     public int MaxSendMessageBytes { get; set; } = 32 * 1024 * 1024;
 
+    /// <summary>Bytes of request messages that have begun to arrive but are not complete, all calls together; a call past it gets RESOURCE_EXHAUSTED.</summary>
+    public long MaxUnfinishedMessageBytes { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>A request message must finish arriving this long after its first byte was read (0: no limit).</summary>
+    public double MessageTimeoutSeconds { get; set; } = 10;
+
     /// <summary>Largest frame a client may send to Segment; larger ones get INVALID_ARGUMENT.</summary>
     public int MaxFrameWidth { get; set; } = 3840;
 

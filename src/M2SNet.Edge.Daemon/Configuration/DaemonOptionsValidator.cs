@@ -73,6 +73,11 @@ public sealed class DaemonOptionsValidator : IValidateOptions<DaemonOptions>
         if (o.Stream.MaxSubscribers < 1) errors.Add("Daemon:Stream:MaxSubscribers must be at least 1");
         if (o.Stream.DefaultEncoding == Protocol.V1.MaskEncoding.Unspecified) errors.Add("Daemon:Stream:DefaultEncoding must name an encoding");
         if (o.Limits.MaxReceiveMessageBytes < 1024 || o.Limits.MaxSendMessageBytes < 1024) errors.Add("Daemon:Limits message sizes must be at least 1024 bytes");
+        if (o.Limits.MaxUnfinishedMessageBytes < o.Limits.MaxReceiveMessageBytes)
+        {
+            errors.Add($"Daemon:Limits:MaxUnfinishedMessageBytes ({o.Limits.MaxUnfinishedMessageBytes}) must be at least MaxReceiveMessageBytes ({o.Limits.MaxReceiveMessageBytes}), or no message of the largest size could arrive");
+        }
+        if (o.Limits.MessageTimeoutSeconds < 0 || double.IsNaN(o.Limits.MessageTimeoutSeconds)) errors.Add("Daemon:Limits:MessageTimeoutSeconds must be 0 (no limit) or more");
         if (o.Limits.MaxFrameWidth < 32 || o.Limits.MaxFrameHeight < 32) errors.Add("Daemon:Limits:MaxFrameWidth/Height must be at least 32");
 
         foreach (var (key, url, required) in new[] { ("Daemon:Endpoints:Grpc", o.Endpoints.Grpc, true), ("Daemon:Endpoints:Http", o.Endpoints.Http, false) })

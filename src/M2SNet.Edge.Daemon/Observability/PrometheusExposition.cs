@@ -6,7 +6,7 @@ using M2SNet.Edge.Daemon.Streaming;
 namespace M2SNet.Edge.Daemon.Observability;
 
 /// <summary>The daemon's state in Prometheus's text exposition format (version 0.0.4), for GET /metrics.</summary>
-public sealed class PrometheusExposition(PipelineMetrics metrics, MaskPublisher publisher, ActivePipeline active, DaemonState state)
+public sealed class PrometheusExposition(PipelineMetrics metrics, MaskPublisher publisher, ActivePipeline active, DaemonState state, Services.UnfinishedMessages unfinished)
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -48,6 +48,11 @@ public sealed class PrometheusExposition(PipelineMetrics metrics, MaskPublisher 
         foreach (var s in subscribers) Line(t, "m2s_client_frames_sent_total", ClientLabels(s), s.Sent);
         Help(t, "m2s_client_frames_dropped_total", "counter", "Frames a connected client missed because it read too slowly.");
         foreach (var s in subscribers) Line(t, "m2s_client_frames_dropped_total", ClientLabels(s), s.Dropped);
+
+        Help(t, "m2s_unfinished_message_bytes", "gauge", "Bytes of request messages that have begun to arrive and are not complete, all calls together.");
+        Line(t, "m2s_unfinished_message_bytes", "", unfinished.Held);
+        Help(t, "m2s_calls_refused_for_unfinished_messages_total", "counter", "Calls ended for holding too many bytes of unfinished messages or for a message arriving too slowly.");
+        Line(t, "m2s_calls_refused_for_unfinished_messages_total", "", unfinished.Refused);
 
         Help(t, "m2s_ready", "gauge", "1 when the model is loaded, self-tested and warm.");
         Line(t, "m2s_ready", "", state.Readiness == Readiness.Ready ? 1 : 0);

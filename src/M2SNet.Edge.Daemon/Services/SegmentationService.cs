@@ -128,6 +128,10 @@ public sealed class SegmentationService(
         {
             return await requests.MoveNext(cancel).ConfigureAwait(false);
         }
+        catch (UnfinishedMessageException e)
+        {
+            throw new RpcException(new Status(e.StatusCode, $"frame #{index}: {e.Status.Detail}"));
+        }
         catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted)
         {
             // Refused from its length prefix, before its bytes are buffered.
