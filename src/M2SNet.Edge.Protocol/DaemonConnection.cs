@@ -34,6 +34,9 @@ public sealed record DaemonConnectionOptions
 
     /// <summary>Headers sent with every call (e.g. <c>authorization: Bearer …</c>).</summary>
     public IReadOnlyDictionary<string, string>? Headers { get; init; }
+
+    /// <summary>Opens the connection's stream instead of a plain TCP connect (a Unix socket, a socket in another network namespace).</summary>
+    public Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>>? ConnectCallback { get; init; }
 }
 
 /// <summary>
@@ -87,6 +90,7 @@ public sealed class DaemonConnection : IDisposable
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             AutomaticDecompression = DecompressionMethods.None,
             UseProxy = false,
+            ConnectCallback = options.ConnectCallback,
         };
         if (uri.Scheme == Uri.UriSchemeHttps) handler.SslOptions = TlsOptions(options);
         var channel = GrpcChannel.ForAddress(uri, new GrpcChannelOptions

@@ -16,24 +16,9 @@ public sealed class WebViewTests(ITestOutputHelper output)
     public async Task Browser_shows_frames_advancing_with_the_lesion_mask()
     {
         await using var daemon = await TestDaemon.StartAsync();
-        Directory.CreateDirectory(Artifacts);
-        var screenshot = Path.Combine(Artifacts, "or-web-view.png");
-        File.Delete(screenshot);
+        var screenshot = Screenshot("or-web-view.png");
 
-        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["NODE_PATH"] = Path.Combine(Reference.RepositoryRoot(), ".native", "playwright", "node_modules");
-        psi.ArgumentList.Add(Path.Combine(Reference.RepositoryRoot(), "tests", "webview", "check-view.js"));
-        psi.ArgumentList.Add(daemon.HttpAddress.TrimEnd('/') + "/view/");
-        psi.ArgumentList.Add(screenshot);
-        using var node = Process.Start(psi)!;
-        var stdout = node.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var stderr = node.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(120));
-        await node.WaitForExitAsync(timeout.Token);
-        Assert.True(node.ExitCode == 0, $"the browser check failed: {await stderr}");
-
-        var result = JsonDocument.Parse(await stdout).RootElement;
+        var result = await RunAsync(daemon.HttpAddress.TrimEnd('/') + "/view/", screenshot);
         output.WriteLine(result.ToString());
         var first = result.GetProperty("first");
         var second = result.GetProperty("second");
@@ -44,6 +29,37 @@ public sealed class WebViewTests(ITestOutputHelper output)
         Assert.Equal(0, result.GetProperty("errors").GetArrayLength());
         Assert.True(new FileInfo(screenshot).Length > 10_000, "no screenshot");
         output.WriteLine($"screenshot: {screenshot}");
+    }
+
+    /// <summary>
+    /// Opens <paramref name="url"/> in headless chromium (tests/webview/check-view.js) and returns
+    /// what the page measured; <paramref name="environment"/> adds M2S_VIEW_TOKEN, M2S_CHROMIUM and the like.
+    /// </summary>
+    public static async Task<JsonElement> RunAsync(string url, string screenshot, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["NODE_PATH"] = Path.Combine(Reference.RepositoryRoot(), ".native", "playwright", "node_modules");
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
+        psi.ArgumentList.Add(Path.Combine(Reference.RepositoryRoot(), "tests", "webview", "check-view.js"));
+        psi.ArgumentList.Add(url);
+        psi.ArgumentList.Add(screenshot);
+        using var node = Process.Start(psi)!;
+        var stdout = node.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stderr = node.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(120));
+        await node.WaitForExitAsync(timeout.Token);
+        Assert.True(node.ExitCode == 0, $"the browser check failed: {await stderr}");
+        return JsonDocument.Parse(await stdout).RootElement;
+    }
+
+    /// <summary>Where a test keeps its screenshot.</summary>
+    public static string Screenshot(string name)
+    {
+        Directory.CreateDirectory(Artifacts);
+        var path = Path.Combine(Artifacts, name);
+        File.Delete(path);
+        return path;
     }
 
     [Fact]

@@ -2,6 +2,8 @@
 // playwright-core), waits until frames advance with a mask on screen, saves a screenshot and
 // prints what the page measured as one JSON line.
 //   node check-view.js URL SCREENSHOT.png
+// With M2S_VIEW_TOKEN set, a login page on the way is filled in with that token; M2S_CHROMIUM_ARGS
+// adds browser switches (one per line), e.g. the appliance's pinned key.
 "use strict";
 const { chromium } = require("playwright-core");
 
@@ -9,13 +11,20 @@ const { chromium } = require("playwright-core");
   const [url, screenshot] = process.argv.slice(2);
   const browser = await chromium.launch({
     executablePath: process.env.M2S_CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      ...(process.env.M2S_CHROMIUM_ARGS || "").split("\n").filter((a) => a.length > 0)],
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
     await page.goto(url);
+    let login = null;
+    if (process.env.M2S_VIEW_TOKEN && (await page.$("#token"))) {
+      login = page.url();
+      await page.fill("#token", process.env.M2S_VIEW_TOKEN);
+      await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
+    }
     await page.waitForFunction(() => window.m2sStats && window.m2sStats.frames >= 10 && window.m2sStats.maskPixels > 0, null, { timeout: 60000 });
     const first = await page.evaluate(() => ({ ...window.m2sStats }));
     // Ten more frames drawn, however long a busy machine takes to draw them.
@@ -23,7 +32,7 @@ const { chromium } = require("playwright-core");
     const second = await page.evaluate(() => ({ ...window.m2sStats }));
     const status = await page.textContent("#status");
     await page.screenshot({ path: screenshot, fullPage: true });
-    console.log(JSON.stringify({ first, second, status, title: await page.title(), errors }));
+    console.log(JSON.stringify({ first, second, status, title: await page.title(), errors, login }));
   } finally {
     await browser.close();
   }
