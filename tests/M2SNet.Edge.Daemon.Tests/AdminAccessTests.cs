@@ -75,3 +75,48 @@ public sealed class AdminAccessTests
         Assert.Equal("factory", list.ActiveKey);
     }
 }
+
+/// <summary>The web view's login: the video token starts a session; wrong tokens lock an address out for a minute, and are forgotten after it.</summary>
+public sealed class VideoLoginTests
+{
+    private sealed class ManualTime : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = new(2026, 12, 5, 8, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    private static (VideoAccess Access, ManualTime Time) Access()
+    {
+        var file = Path.Combine(Directory.CreateTempSubdirectory("m2s-token-").FullName, "video.token");
+        File.WriteAllText(file, "the-video-token-0123456789\n");
+        var time = new ManualTime();
+        return (new VideoAccess(Options.Create(new DaemonOptions { Video = new VideoOptions { TokenFile = file } }), time), time);
+    }
+
+    [Fact]
+    public void Five_wrong_tokens_lock_the_address_for_a_minute_then_it_is_forgotten()
+    {
+        var (access, time) = Access();
+        var peer = IPAddress.Parse("198.18.3.2");
+        for (var i = 0; i < VideoAccess.MaxFailures; i++) Assert.Null(access.StartSession(peer, "guess", out _));
+
+        Assert.Null(access.StartSession(peer, "the-video-token-0123456789", out var locked));
+        Assert.StartsWith("too many wrong tokens", locked);
+        time.Now += VideoAccess.FailureWindow;
+        Assert.Null(access.StartSession(IPAddress.Parse("198.18.3.9"), "guess", out _));
+
+        Assert.Equal(1, access.AddressesWithRecentFailures);
+        Assert.NotNull(access.StartSession(peer, "the-video-token-0123456789", out _));
+    }
+
+    [Fact]
+    public void Wrong_tokens_from_many_addresses_are_remembered_up_to_a_bound()
+    {
+        var (access, _) = Access();
+        for (var i = 0; i < VideoAccess.MaxFailingAddresses + 100; i++) access.StartSession(new IPAddress(0x0A000000 + i), "guess", out _);
+
+        Assert.Equal(VideoAccess.MaxFailingAddresses, access.AddressesWithRecentFailures);
+        Assert.NotNull(access.StartSession(IPAddress.Parse("10.255.0.1"), "the-video-token-0123456789", out _));
+    }
+}

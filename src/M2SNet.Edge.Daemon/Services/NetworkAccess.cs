@@ -43,23 +43,33 @@ public abstract class NetworkAccess
     protected bool HasToken => _tokens.Length > 0;
 
     /// <summary>Returns when the caller may go on; throws PERMISSION_DENIED (no TLS) or UNAUTHENTICATED (no or wrong credentials) with the reason.</summary>
-    public virtual void Check(NetworkCaller caller)
+    public void Check(NetworkCaller caller)
     {
-        if (caller.Local) return;
+        if (!TryCheck(caller, out var refusal)) throw new RpcException(refusal);
+    }
+
+    /// <summary>Whether the caller may go on; if not, the status it is refused with.</summary>
+    public virtual bool TryCheck(NetworkCaller caller, out Status refusal)
+    {
+        refusal = Status.DefaultSuccess;
+        if (caller.Local) return true;
         if (!caller.Tls)
         {
-            throw new RpcException(new Status(StatusCode.PermissionDenied,
-                $"{What} from the network need TLS (an https:// endpoint) with a client certificate or a bearer token; this call came in plain text from {caller.RemoteAddress}"));
+            refusal = new Status(StatusCode.PermissionDenied,
+                $"{What} from the network need TLS (an https:// endpoint) with a client certificate or a bearer token; this call came in plain text from {caller.RemoteAddress}");
+            return false;
         }
-        if (caller.ClientCertificate) return;
+        if (caller.ClientCertificate) return true;
         if (caller.Authorization is { } header && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
-            if (IsToken(header["Bearer ".Length..])) return;
-            throw new RpcException(new Status(StatusCode.Unauthenticated, $"the bearer token is not one this appliance accepts for {What}"));
+            if (IsToken(header["Bearer ".Length..])) return true;
+            refusal = new Status(StatusCode.Unauthenticated, $"the bearer token is not one this appliance accepts for {What}");
+            return false;
         }
-        throw new RpcException(new Status(StatusCode.Unauthenticated,
+        refusal = new Status(StatusCode.Unauthenticated,
             HasToken ? $"{What} from the network need a client certificate or 'authorization: Bearer <token>'"
-                : $"{What} from the network need a client certificate (no token is configured)"));
+                : $"{What} from the network need a client certificate (no token is configured)");
+        return false;
     }
 
     public void Check(ServerCallContext context) => Check(NetworkCaller.Of(context));
@@ -84,10 +94,11 @@ public sealed class AdminAccess(IOptions<DaemonOptions> options) : NetworkAccess
 
     protected override string What => "model administration calls";
 
-    public override void Check(NetworkCaller caller)
+    public override bool TryCheck(NetworkCaller caller, out Status refusal)
     {
-        if (!_enabled) throw new RpcException(new Status(StatusCode.PermissionDenied, "model administration is switched off on this appliance (Daemon:Admin:Enabled)"));
-        base.Check(caller);
+        if (_enabled) return base.TryCheck(caller, out refusal);
+        refusal = new Status(StatusCode.PermissionDenied, "model administration is switched off on this appliance (Daemon:Admin:Enabled)");
+        return false;
     }
 }
 
@@ -103,6 +114,14 @@ public sealed class VideoAccess : NetworkAccess
 
     /// <summary>Methods that carry frames or masks; the others (GetInfo, health) tell nothing about a patient.</summary>
     private static readonly HashSet<string> s_videoMethods = ["/m2snet.edge.v1.Segmentation/StreamMasks", "/m2snet.edge.v1.Segmentation/Segment"];
+
+    /// <summary>Wrong tokens an address may send within <see cref="FailureWindow"/> before its logins are refused.</summary>
+    public const int MaxFailures = 5;
+
+    /// <summary>Addresses with recent wrong tokens remembered at once; past it, logins with wrong tokens from new addresses wait.</summary>
+    public const int MaxFailingAddresses = 4096;
+
+    public static readonly TimeSpan FailureWindow = TimeSpan.FromMinutes(1);
 
     private readonly ConcurrentDictionary<string, DateTimeOffset> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<IPAddress, (int Failures, DateTimeOffset Since)> _failures = new();
@@ -134,16 +153,9 @@ public sealed class VideoAccess : NetworkAccess
             return false;
         }
         if (caller.ClientCertificate || HasSession(http.Request.Cookies[CookieName])) return true;
-        try
-        {
-            Check(caller);
-            return true;
-        }
-        catch (RpcException e)
-        {
-            refusal = e.Status.Detail;
-            return false;
-        }
+        if (TryCheck(caller, out var status)) return true;
+        refusal = status.Detail;
+        return false;
     }
 
     /// <summary>
@@ -154,14 +166,24 @@ public sealed class VideoAccess : NetworkAccess
     {
         var now = _time.GetUtcNow();
         var key = peer ?? IPAddress.None;
-        if (_failures.TryGetValue(key, out var f) && now - f.Since < TimeSpan.FromMinutes(1) && f.Failures >= 5)
+        if (_failures.TryGetValue(key, out var f) && now - f.Since < FailureWindow && f.Failures >= MaxFailures)
         {
             refusal = "too many wrong tokens from this address; wait a minute";
             return null;
         }
         if (!HasToken || !IsToken(token))
         {
-            _failures.AddOrUpdate(key, (1, now), (_, old) => now - old.Since < TimeSpan.FromMinutes(1) ? (old.Failures + 1, old.Since) : (1, now));
+            // Addresses whose minute is over are forgotten; an address that keeps guessing stays counted.
+            foreach (var (address, old) in _failures)
+            {
+                if (now - old.Since >= FailureWindow) _failures.TryRemove(address, out _);
+            }
+            if (_failures.Count >= MaxFailingAddresses && !_failures.ContainsKey(key))
+            {
+                refusal = "too many wrong tokens from the network just now; wait a minute";
+                return null;
+            }
+            _failures.AddOrUpdate(key, (1, now), (_, old) => now - old.Since < FailureWindow ? (old.Failures + 1, old.Since) : (1, now));
             refusal = HasToken ? "that is not the appliance's video token" : "no video token is configured on this appliance (Daemon:Video:TokenFile); use a client certificate";
             return null;
         }
@@ -179,6 +201,9 @@ public sealed class VideoAccess : NetworkAccess
     }
 
     public TimeSpan SessionLifetime => _sessionLifetime;
+
+    /// <summary>Addresses remembered for wrong tokens within the last <see cref="FailureWindow"/>.</summary>
+    public int AddressesWithRecentFailures => _failures.Count;
 
     private bool HasSession(string? id) => id is { Length: > 0 } && _sessions.TryGetValue(id, out var expires) && expires > _time.GetUtcNow();
 }
