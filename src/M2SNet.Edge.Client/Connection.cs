@@ -24,7 +24,7 @@ public static class Connection
 
     public static readonly Option<FileInfo?> TokenFile = new("--token-file")
     {
-        Description = "a file holding the appliance's admin token, sent as 'authorization: Bearer' (model administration from the network, over https)",
+        Description = "a file holding the appliance's video or admin token, sent as 'authorization: Bearer' (frames, masks or model administration from the network, over https)",
         Recursive = true,
     };
 
