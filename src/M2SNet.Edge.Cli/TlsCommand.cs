@@ -31,17 +31,19 @@ internal static class TlsCommand
     private static Command CreateInit()
     {
         var dir = DirectoryOption();
-        var names = new Option<string[]>("--name") { Description = "a DNS name clients use for the appliance (repeatable; default: this host's name and localhost)", AllowMultipleArgumentsPerToken = true };
-        var addresses = new Option<string[]>("--ip") { Description = "an address clients use (repeatable; default: every address of this machine)", AllowMultipleArgumentsPerToken = true };
+        var names = new Option<string[]>("--name") { Description = "a DNS name clients use for the appliance (repeatable; default: this host's name; localhost is always added)", AllowMultipleArgumentsPerToken = true };
+        var addresses = new Option<string[]>("--ip") { Description = "an address clients use (repeatable; default: every address of this machine; 127.0.0.1 is always added)", AllowMultipleArgumentsPerToken = true };
         var renew = new Option<bool>("--renew-server") { Description = "issue a new server certificate even if one exists (new names, or the old one expiring)" };
         var command = new Command("init", "Make the site CA, the appliance's server certificate and the video token (what is missing only).") { dir, names, addresses, renew };
         command.SetAction(parse => CliErrors.Guard(() =>
         {
             var pki = new SitePki(parse.GetValue(dir)!);
-            var dns = parse.GetValue(names) is { Length: > 0 } n ? n : [Dns.GetHostName(), "localhost"];
-            var ips = parse.GetValue(addresses) is { Length: > 0 } given
-                ? [.. given.Select(a => IPAddress.TryParse(a, out var ip) ? ip : throw new CliException($"--ip '{a}' is not an IP address"))]
+            // The appliance's own tools reach it on loopback over TLS too: localhost and 127.0.0.1 are always named.
+            string[] dns = [.. parse.GetValue(names) is { Length: > 0 } n ? n : [Dns.GetHostName()], "localhost"];
+            List<IPAddress> ips = parse.GetValue(addresses) is { Length: > 0 } given
+                ? [.. given.Select(a => IPAddress.TryParse(a, out var ip) ? ip : throw new CliException($"--ip '{a}' is not an IP address")), IPAddress.Loopback]
                 : MachineAddresses();
+            ips = [.. ips.Distinct()];
             var written = pki.Initialize([.. dns.Distinct(StringComparer.OrdinalIgnoreCase)], ips, parse.GetValue(renew));
             foreach (var file in written) Console.WriteLine($"wrote {file}");
             if (written.Count == 0) Console.WriteLine($"{pki.Directory} is complete; nothing written (--renew-server issues a new server certificate)");

@@ -36,6 +36,7 @@ public sealed partial class TlsCommandTests : IDisposable
         Assert.True(ChainsTo(server, ca, "1.3.6.1.5.5.7.3.1"), "the server certificate is not for server authentication under the site CA");
         Assert.True(server.MatchesHostname("or3-appliance"));
         Assert.True(server.MatchesHostname("198.18.9.1"));
+        Assert.True(server.MatchesHostname("127.0.0.1") && server.MatchesHostname("localhost"), "the appliance's own tools reach it on loopback");
         Assert.False(server.MatchesHostname("elsewhere"));
         foreach (var secret in new[] { "tls/ca.key", "tls/server.key", "tls/video.token" }) Assert.Equal(OwnerOnly, File.GetUnixFileMode(P(secret)));
         Assert.True((await File.ReadAllTextAsync(P("tls/video.token"), TestContext.Current.CancellationToken)).Trim().Length >= 40);
