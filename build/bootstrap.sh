@@ -2,7 +2,7 @@
 # The one place that installs what M2SNet.Edge needs outside NuGet: Debian packages and the
 # C++ shims (ONNX Runtime comes from NuGet: Microsoft.ML.OnnxRuntime, or .Gpu.Linux).
 #
-#   build/bootstrap.sh [component ...]     components: torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod, systemd-analyze, browser
+#   build/bootstrap.sh [component ...]     components: torch-shim, opencv-shim, pytorch, ffmpeg, iproute2, grpc-js, gpiod, systemd-analyze, browser
 #                                          (default: the first two; the tests ask for the others)
 #
 # Idempotent and quick when everything is present; safe to call from concurrent builds
@@ -76,6 +76,9 @@ opencv_shim() {
 # --- FFmpeg's command-line tool, for the video tests' local stream server --------------------
 ffmpeg_tool() { ensure_apt ffmpeg; }
 
+# --- ip (iproute2), for the tests that reach the daemon from a second host (a network namespace) --------
+iproute2() { command -v ip >/dev/null 2>&1 || ensure_apt iproute2; }
+
 # --- PyTorch, for the tests that check our checkpoints load in PyTorch itself -------------------
 pytorch() { ensure_apt python3-torch; }
 
@@ -120,10 +123,11 @@ for c in "${components[@]}"; do
     opencv-shim) opencv_shim ;;
     pytorch) pytorch ;;
     ffmpeg) ffmpeg_tool ;;
+    iproute2) iproute2 ;;
     grpc-js) grpc_js ;;
     gpiod) gpiod ;;
     systemd-analyze) systemd_analyze ;;
     browser) browser ;;
-    *) die "unknown component '$c' (known: torch-shim, opencv-shim, pytorch, ffmpeg, grpc-js, gpiod, systemd-analyze, browser)" ;;
+    *) die "unknown component '$c' (known: torch-shim, opencv-shim, pytorch, ffmpeg, iproute2, grpc-js, gpiod, systemd-analyze, browser)" ;;
   esac
 done

@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Health.V1;
 using M2SNet.Edge.Protocol.V1;
+using M2SNet.Edge.TestSupport;
 
 namespace M2SNet.Edge.Daemon.Tests;
 
@@ -100,54 +101,6 @@ public sealed class HardeningTests(DaemonFixture fixture)
         Assert.Contains("bundle_sha256 'not-a-hash' is not 64 hexadecimal digits", e.Status.Detail);
         var status = await _daemon.Admin.GetUploadStatusAsync(new GetUploadStatusRequest { UploadId = id }, Call());
         Assert.False(status.Exists);
-    }
-}
-
-/// <summary>D6: a daemon without video says so everywhere, and serves again once frames flow.</summary>
-public sealed class LostSourceTests
-{
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    [Fact]
-    public async Task D6_no_video_is_NOT_SERVING_with_the_reason_until_the_source_streams()
-    {
-        var dir = Directory.CreateTempSubdirectory("m2s-nosource-").FullName;
-        var video = Path.Combine(dir, "later.mp4");
-        await using var daemon = await TestDaemon.StartAsync(new Dictionary<string, string?> { ["Daemon:Source:Uri"] = video }, waitUntilServing: false);
-
-        // The model comes up; the video does not.
-        // Polled, not timed: at most 1200 looks, for the model to load and the first open to fail.
-        var info = await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: Ct);
-        for (var look = 0; look < 1200 && (info.Model is null || !info.NotReadyReason.Contains("later.mp4", StringComparison.Ordinal)); look++)
-        {
-            await Task.Delay(50, Ct);
-            info = await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: Ct);
-        }
-        Assert.NotNull(info.Model);
-        Assert.False(info.Ready);
-        Assert.StartsWith("no video:", info.NotReadyReason);
-        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing,
-            (await daemon.Health.CheckAsync(new HealthCheckRequest(), cancellationToken: Ct)).Status);
-        using (var healthz = await daemon.Http.GetAsync("/healthz", Ct))
-        {
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, healthz.StatusCode);
-            Assert.Contains("later.mp4", await healthz.Content.ReadAsStringAsync(Ct));
-        }
-        // A viewer is not left waiting in silence: it hears why there is nothing to stream.
-        using (var viewer = daemon.Client.StreamMasks(new StreamMasksRequest(), cancellationToken: Ct))
-        {
-            var refused = await Assert.ThrowsAsync<RpcException>(() => viewer.ResponseStream.MoveNext(Ct));
-            Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
-            Assert.Contains("later.mp4", refused.Status.Detail);
-        }
-
-        // The camera is plugged in: the daemon finds it on its next try and serves.
-        File.Copy(TestVideo.Path_, video);
-        await daemon.WaitUntilServingAsync();
-        info = await daemon.Client.GetInfoAsync(new GetInfoRequest(), cancellationToken: Ct);
-        Assert.True(info.Ready);
-        Assert.Equal("", info.NotReadyReason);
-        Directory.Delete(dir, recursive: true);
     }
 }
 

@@ -153,6 +153,8 @@ public sealed class SegmentTests(DaemonFixture fixture)
         { "JPEG cut by its last 10 bytes", "Premature end of JPEG file" },
         { "JPEG with damaged entropy-coded data", "damaged or incomplete" },
         { "PNG cut to half", "damaged or incomplete" },
+        { "PNG with damaged picture data", "damaged or incomplete" },
+        { "PNG with damaged picture data under a recomputed checksum", "damaged or incomplete" },
         { "not a JPEG", "no valid Jpeg header" },
         { "PNG header declaring 100000x100000", "100000x100000 frame is larger than the limit" },
         { "JPEG of another size than declared", "declares 100x100" },
@@ -186,6 +188,8 @@ public sealed class SegmentTests(DaemonFixture fixture)
             "JPEG cut by its last 10 bytes" => new SegmentRequest { Frame = Encoded(PixelFormat.Jpeg, frameJpeg.AsSpan(0, frameJpeg.Length - 10)) },
             "JPEG with damaged entropy-coded data" => new SegmentRequest { Frame = Encoded(PixelFormat.Jpeg, Damaged(frameJpeg)) },
             "PNG cut to half" => new SegmentRequest { Frame = Encoded(PixelFormat.Png, framePng.AsSpan(0, framePng.Length / 2)) },
+            "PNG with damaged picture data" => new SegmentRequest { Frame = Encoded(PixelFormat.Png, DamagedPng(framePng, fixChecksum: false)) },
+            "PNG with damaged picture data under a recomputed checksum" => new SegmentRequest { Frame = Encoded(PixelFormat.Png, DamagedPng(framePng, fixChecksum: true)) },
             "not a JPEG" => new SegmentRequest { Frame = new ProtoFrame { Format = PixelFormat.Jpeg, Data = ByteString.CopyFromUtf8("GIF89a, not what it says") } },
             "PNG header declaring 100000x100000" => new SegmentRequest { Frame = new ProtoFrame { Format = PixelFormat.Png, Data = ByteString.CopyFrom(PngBomb()) } },
             "JPEG of another size than declared" => new SegmentRequest { Frame = new ProtoFrame { Format = PixelFormat.Jpeg, Width = 100, Height = 100, Data = ByteString.CopyFrom(jpeg) } },
@@ -201,6 +205,35 @@ public sealed class SegmentTests(DaemonFixture fixture)
         var rng = new Random(17);
         for (var i = jpeg.Length / 2; i < jpeg.Length / 2 + 400; i++) damaged[i] = (byte)rng.Next(256);
         return damaged;
+    }
+
+    /// <summary>
+    /// The PNG with a stretch of its first IDAT chunk's compressed data overwritten; with
+    /// <paramref name="fixChecksum"/> the chunk's CRC is made to match, so only the picture data itself
+    /// (zlib's own check) can tell.
+    /// </summary>
+    private static byte[] DamagedPng(byte[] png, bool fixChecksum)
+    {
+        var damaged = png.ToArray();
+        var at = 8;
+        while (!damaged.AsSpan(at + 4, 4).SequenceEqual("IDAT"u8)) at += 12 + (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(damaged.AsSpan(at));
+        var length = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(damaged.AsSpan(at));
+        var rng = new Random(23);
+        for (var i = at + 8 + length / 2; i < at + 8 + length / 2 + 400; i++) damaged[i] = (byte)rng.Next(256);
+        if (fixChecksum) System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(damaged.AsSpan(at + 8 + length), Crc32(damaged.AsSpan(at + 4, 4 + length)));
+        return damaged;
+    }
+
+    /// <summary>The CRC-32 PNG chunks carry (ISO 3309, reflected polynomial 0xEDB88320).</summary>
+    private static uint Crc32(ReadOnlySpan<byte> bytes)
+    {
+        var crc = 0xFFFFFFFFu;
+        foreach (var b in bytes)
+        {
+            crc ^= b;
+            for (var k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+        }
+        return ~crc;
     }
 
     /// <summary>A tiny PNG whose header claims 100000x100000 pixels (40 GB decoded).</summary>

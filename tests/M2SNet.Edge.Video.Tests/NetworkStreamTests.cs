@@ -1,3 +1,5 @@
+using M2SNet.Edge.TestSupport;
+
 namespace M2SNet.Edge.Video.Tests;
 
 /// <summary>A live stream from a real ffmpeg serving on 127.0.0.1.</summary>

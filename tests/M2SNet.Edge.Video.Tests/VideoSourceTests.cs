@@ -1,4 +1,5 @@
 using M2SNet.Edge.OpenCv;
+using M2SNet.Edge.TestSupport;
 
 namespace M2SNet.Edge.Video.Tests;
 

@@ -40,6 +40,15 @@ public sealed class DaemonState
         }
     }
 
+    /// <summary>The video is missing, lost, reconnecting or over: a live stream now would carry nothing.</summary>
+    public bool VideoGone
+    {
+        get
+        {
+            lock (_gate) return SourceState is "lost" or "failed" or "reconnecting" or "ended";
+        }
+    }
+
     /// <summary>Why the daemon is not serving (the model's reason first, then the source's); empty when it is.</summary>
     public string NotServingReason
     {

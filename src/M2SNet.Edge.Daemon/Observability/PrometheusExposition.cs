@@ -48,6 +48,8 @@ public sealed class PrometheusExposition(PipelineMetrics metrics, MaskPublisher 
         foreach (var s in subscribers) Line(t, "m2s_client_frames_sent_total", ClientLabels(s), s.Sent);
         Help(t, "m2s_client_frames_dropped_total", "counter", "Frames a connected client missed because it read too slowly.");
         foreach (var s in subscribers) Line(t, "m2s_client_frames_dropped_total", ClientLabels(s), s.Dropped);
+        Help(t, "m2s_client_frames_skipped_total", "counter", "Frames a connected client missed while nothing was being written to it: the daemon's sending side was busy, not the client.");
+        foreach (var s in subscribers) Line(t, "m2s_client_frames_skipped_total", ClientLabels(s), s.Skipped);
 
         Help(t, "m2s_unfinished_message_bytes", "gauge", "Bytes of request messages that have begun to arrive and are not complete, all calls together.");
         Line(t, "m2s_unfinished_message_bytes", "", unfinished.Held);

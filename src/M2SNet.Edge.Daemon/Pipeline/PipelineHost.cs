@@ -140,14 +140,19 @@ public sealed class PipelineHost(
             var source = new VideoSource(sourceOptions, loggers.CreateLogger<VideoSource>());
             try
             {
-                source.StateChanged += e => state.SetSource(e.Kind switch
+                source.StateChanged += e =>
                 {
-                    SourceEventKind.Opened => "streaming",
-                    SourceEventKind.Reconnecting => "reconnecting",
-                    SourceEventKind.SourceLost => "lost",
-                    SourceEventKind.Ended => "ended",
-                    _ => state.SourceState,
-                }, e.Message);
+                    state.SetSource(e.Kind switch
+                    {
+                        SourceEventKind.Opened => "streaming",
+                        SourceEventKind.Reconnecting => "reconnecting",
+                        SourceEventKind.SourceLost => "lost",
+                        SourceEventKind.Ended => "ended",
+                        _ => state.SourceState,
+                    }, e.Message);
+                    // Viewers are told at once that the picture is gone, and why (they may ask again).
+                    if (e.Kind is SourceEventKind.SourceLost or SourceEventKind.Ended) publisher.EndStreams(state.NotServingReason);
+                };
                 source.Start();
                 _source = source;
                 break;

@@ -39,12 +39,17 @@ public sealed class SegmentationService(
         var mask = ClientMaskOptions.Resolve(request.Options, _options.Stream, _options.Limits);
         await WaitUntilReady(context.CancellationToken).ConfigureAwait(false);
         // A viewer is told at once that there is no video, and why, rather than left waiting (it may retry).
-        if (state.SourceState is "lost" or "failed")
+        if (state.VideoGone)
         {
             throw new RpcException(new Status(StatusCode.Unavailable, state.NotServingReason));
         }
         var name = string.IsNullOrWhiteSpace(request.ClientName) ? context.Peer : request.ClientName.Trim();
         using var subscriber = publisher.Subscribe(name, context.Peer, mask);
+        // The video may have gone between the check and the subscription (its end reached no one then).
+        if (state.VideoGone)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, state.NotServingReason));
+        }
         log.LogInformation("Client {Client} ({Peer}) streams masks as {Encoding}", name, context.Peer, mask.Encoding);
         await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, subscriber.Evicted);
@@ -57,20 +62,20 @@ public sealed class SegmentationService(
                     var message = MaskEncoder.Encode(lease.Result, lease.PublishedNs, mask, lease.Result.Sequence, subscriber.Dropped);
                     var t = message.Timestamps;
                     metrics.RecordSend(t.SendNs - Math.Max(t.PublishNs, t.PostprocessEndNs), t.SendNs - t.CaptureNs);
-                    await responses.WriteAsync(message, ended.Token).ConfigureAwait(false);
+                    using (subscriber.Writing()) await responses.WriteAsync(message, ended.Token).ConfigureAwait(false);
                     subscriber.CountSent();
                 }
             }
         }
-        catch (OperationCanceledException) when (subscriber.EvictionReason is { } reason)
+        catch (OperationCanceledException) when (subscriber.EndStatus is { } end)
         {
-            log.LogWarning("Client {Client} ({Peer}) evicted: {Reason}", name, context.Peer, reason);
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, reason));
+            log.LogWarning("Stream of client {Client} ({Peer}) ended by the daemon: {Reason}", name, context.Peer, end.Detail);
+            throw new RpcException(end);
         }
         finally
         {
-            log.LogInformation("Client {Client} ({Peer}) left after {Sent} frames ({Dropped} dropped for reading slowly)",
-                name, context.Peer, subscriber.Sent, subscriber.Dropped);
+            log.LogInformation("Client {Client} ({Peer}) left after {Sent} frames ({Dropped} dropped for reading slowly, {Skipped} skipped while the daemon was busy)",
+                name, context.Peer, subscriber.Sent, subscriber.Dropped, subscriber.Skipped);
         }
         throw new RpcException(new Status(StatusCode.Unavailable, "the daemon is shutting down"));
     }

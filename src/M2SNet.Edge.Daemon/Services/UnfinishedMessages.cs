@@ -102,7 +102,7 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
             // The client went away (or its deadline passed): a status, not an error with a stack trace in the log.
             catch (Exception e) when (e is OperationCanceledException or IOException)
             {
-                throw new RpcException(new Status(StatusCode.Cancelled, "the call ended while its request was arriving"));
+                throw ClientGone();
             }
         }
 
@@ -120,9 +120,16 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
             var used = _last.Slice(_last.Start, consumed).Length;
             var remaining = _last.Length - used;
             _last = default;
-            inner.AdvanceTo(consumed, examined);
             budget.TryHold(_charged, remaining); // never fails: it only shrinks
             _charged = remaining;
+            try
+            {
+                inner.AdvanceTo(consumed, examined);
+            }
+            catch (IOException)
+            {
+                throw ClientGone();
+            }
             // A message finished (or the next one began): the clock starts again from now.
             if (remaining == 0) _since = -1;
             else if (used > 0 || _since < 0) _since = budget._time.GetTimestamp();
@@ -158,6 +165,8 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
             if (length > 0 && _since < 0) _since = budget._time.GetTimestamp();
             return result;
         }
+
+        private static RpcException ClientGone() => new(new Status(StatusCode.Cancelled, "the call ended while its request was arriving"));
 
         private UnfinishedMessageException TooSlow() => budget.Refuse(
             $"a request message has been arriving for more than {budget._timeout.TotalSeconds:0.#} s ({Mib(_charged)} so far) and is not complete " +

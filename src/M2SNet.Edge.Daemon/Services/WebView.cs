@@ -116,10 +116,10 @@ public sealed class WebView(IOptions<DaemonOptions> options, MaskPublisher publi
         // Tell the browser to come back after 2 s if the connection drops (EventSource reconnects by itself).
         await http.Response.WriteAsync("retry: 2000\n\n", cancel).ConfigureAwait(false);
         await http.Response.Body.FlushAsync(cancel).ConfigureAwait(false);
-        while (state.Readiness != Readiness.Ready)
+        // No model or no video yet: the page shows why until frames flow.
+        while (!state.Serving)
         {
-            await http.Response.WriteAsync($"event: status\ndata: {JsonSerializer.Serialize(state.Reason)}\n\n", cancel).ConfigureAwait(false);
-            await http.Response.Body.FlushAsync(cancel).ConfigureAwait(false);
+            await Status(http, state.NotServingReason is { Length: > 0 } why ? why : state.Reason, cancel).ConfigureAwait(false);
             await Task.WhenAny(state.Changed, Task.Delay(TimeSpan.FromSeconds(2), cancel)).ConfigureAwait(false);
             cancel.ThrowIfCancellationRequested();
         }
@@ -133,7 +133,7 @@ public sealed class WebView(IOptions<DaemonOptions> options, MaskPublisher publi
         }
         catch (global::Grpc.Core.RpcException e)
         {
-            await http.Response.WriteAsync($"event: status\ndata: {JsonSerializer.Serialize(e.Status.Detail)}\n\n", cancel).ConfigureAwait(false);
+            await Status(http, e.Status.Detail, cancel).ConfigureAwait(false);
             return;
         }
         using (subscriber)
@@ -142,15 +142,19 @@ public sealed class WebView(IOptions<DaemonOptions> options, MaskPublisher publi
             var buffer = new System.Buffers.ArrayBufferWriter<byte>(256 * 1024);
             try
             {
-                while (await subscriber.NextAsync(cancel).ConfigureAwait(false) is { } lease)
+                using var ended = CancellationTokenSource.CreateLinkedTokenSource(cancel, subscriber.Evicted);
+                while (await subscriber.NextAsync(ended.Token).ConfigureAwait(false) is { } lease)
                 {
                     using (lease)
                     {
                         var m = MaskEncoder.Encode(lease.Result, lease.PublishedNs, mask, lease.Result.Sequence, subscriber.Dropped);
                         buffer.ResetWrittenCount();
                         Event(buffer, m);
-                        await http.Response.Body.WriteAsync(buffer.WrittenMemory, cancel).ConfigureAwait(false);
-                        await http.Response.Body.FlushAsync(cancel).ConfigureAwait(false);
+                        using (subscriber.Writing())
+                        {
+                            await http.Response.Body.WriteAsync(buffer.WrittenMemory, cancel).ConfigureAwait(false);
+                            await http.Response.Body.FlushAsync(cancel).ConfigureAwait(false);
+                        }
                         subscriber.CountSent();
                     }
                 }
@@ -158,8 +162,20 @@ public sealed class WebView(IOptions<DaemonOptions> options, MaskPublisher publi
             catch (Exception e) when (e is OperationCanceledException or IOException && cancel.IsCancellationRequested)
             {
             }
+            catch (OperationCanceledException) when (subscriber.EndStatus is { } ended)
+            {
+                // The video was lost or this view made room for another: the page says why, and its
+                // EventSource comes back after the retry interval (told how things stand then).
+                await Status(http, ended.Detail, cancel).ConfigureAwait(false);
+            }
             log.LogInformation("Web view client {Peer} left after {Sent} frames", peer, subscriber.Sent);
         }
+    }
+
+    private static async Task Status(HttpContext http, string text, CancellationToken cancel)
+    {
+        await http.Response.WriteAsync($"event: status\ndata: {JsonSerializer.Serialize(text)}\n\n", cancel).ConfigureAwait(false);
+        await http.Response.Body.FlushAsync(cancel).ConfigureAwait(false);
     }
 
     /// <summary>One server-sent event: <c>data: {json}</c> and a blank line.</summary>

@@ -10,6 +10,9 @@ public sealed class Subscriber : IDisposable
     private readonly MaskPublisher _owner;
     private readonly CancellationTokenSource _evicted = new();
     private long _sent;
+    private long _dropped;
+    private long _skipped;
+    private int _writing;
     private long _progressTicks = Environment.TickCount64;
     private long _droppedAtProgress;
 
@@ -35,8 +38,38 @@ public sealed class Subscriber : IDisposable
 
     internal LatestSlot<SegmentationResult.Lease> Slot { get; } = new();
 
-    /// <summary>Results replaced before this client took them: it read too slowly.</summary>
-    public long Dropped => Slot.Dropped;
+    /// <summary>Results replaced while this client's previous message was still being written to it: it read too slowly.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>
+    /// Results replaced while nothing was being written to this client: the daemon's sending side
+    /// did not come round in time (a busy CPU, e.g. under Segment load), not the client's reading.
+    /// </summary>
+    public long Skipped => Interlocked.Read(ref _skipped);
+
+    /// <summary>Marks a write to the client in progress (its transport is what holds the next result back).</summary>
+    public WriteScope Writing()
+    {
+        Volatile.Write(ref _writing, 1);
+        return new WriteScope(this);
+    }
+
+    public readonly struct WriteScope(Subscriber subscriber) : IDisposable
+    {
+        public void Dispose() => Volatile.Write(ref subscriber._writing, 0);
+    }
+
+    /// <summary>Hands the newest result to this client; one it had not taken yet is replaced and counted against whoever held it back.</summary>
+    internal void Offer(SegmentationResult.Lease lease)
+    {
+        // One publisher thread: the slot's drop count moves only here.
+        var writing = Volatile.Read(ref _writing) != 0;
+        var before = Slot.Dropped;
+        Slot.Publish(lease);
+        if (Slot.Dropped == before) return;
+        if (writing) Interlocked.Increment(ref _dropped);
+        else Interlocked.Increment(ref _skipped);
+    }
 
     public long Sent => Interlocked.Read(ref _sent);
 
@@ -46,24 +79,28 @@ public sealed class Subscriber : IDisposable
     internal void CountSent()
     {
         Interlocked.Increment(ref _sent);
-        Volatile.Write(ref _droppedAtProgress, Slot.Dropped);
+        Volatile.Write(ref _droppedAtProgress, Dropped);
         Volatile.Write(ref _progressTicks, Environment.TickCount64);
     }
 
-    /// <summary>Cancelled when the daemon ends this client's stream to make room (<see cref="EvictionReason"/> says why).</summary>
+    /// <summary>Cancelled when the daemon ends this client's stream (<see cref="EndStatus"/> says how and why).</summary>
     public CancellationToken Evicted => _evicted.Token;
 
-    public string? EvictionReason { get; private set; }
+    /// <summary>
+    /// The status the daemon ended this stream with: RESOURCE_EXHAUSTED to make room for another
+    /// viewer, UNAVAILABLE when the video was lost or ended; null while it runs.
+    /// </summary>
+    public Status? EndStatus { get; private set; }
 
     /// <summary>Frames were there for it, yet it took none for <paramref name="stalledAfterMs"/>: it is not reading.</summary>
     internal bool IsStalled(long nowTicks, long stalledAfterMs) =>
-        nowTicks - Volatile.Read(ref _progressTicks) >= stalledAfterMs && Slot.Dropped > Volatile.Read(ref _droppedAtProgress);
+        nowTicks - Volatile.Read(ref _progressTicks) >= stalledAfterMs && Dropped > Volatile.Read(ref _droppedAtProgress);
 
     internal long StalledSince => Volatile.Read(ref _progressTicks);
 
-    internal void Evict(string reason)
+    internal void End(Status status)
     {
-        EvictionReason = reason;
+        EndStatus = status;
         _evicted.Cancel();
     }
 
@@ -170,7 +207,8 @@ public sealed class MaskPublisher(int maxSubscribers, int maxPerPeer = int.MaxVa
             throw new RpcException(new Status(StatusCode.ResourceExhausted,
                 $"{_subscribers.Length} streams and {segments} Segment calls are in progress (the limit is {maxSubscribers}; Daemon:Stream:MaxSubscribers), and none has stopped reading"));
         }
-        stalled.Evict($"this stream was ended to make room for another viewer: it read nothing for {(now - stalled.StalledSince) / 1000.0:0.#} s while frames were there");
+        stalled.End(new Status(StatusCode.ResourceExhausted,
+            $"this stream was ended to make room for another viewer: it read nothing for {(now - stalled.StalledSince) / 1000.0:0.#} s while frames were there"));
         _subscribers = [.. _subscribers.Where(s => s != stalled)];
     }
 
@@ -199,8 +237,24 @@ public sealed class MaskPublisher(int maxSubscribers, int maxPerPeer = int.MaxVa
     /// <summary>Hands <paramref name="result"/> to every subscriber and releases the caller's reference.</summary>
     public void Publish(SegmentationResult result)
     {
-        foreach (var s in Volatile.Read(ref _subscribers)) s.Slot.Publish(result.Acquire());
+        foreach (var s in Volatile.Read(ref _subscribers)) s.Offer(result.Acquire());
         result.Release();
+    }
+
+    /// <summary>
+    /// The video is gone (lost or ended): every live stream ends now with UNAVAILABLE and
+    /// <paramref name="reason"/>, rather than waiting in silence; a client that asks again is told
+    /// the same at once until frames flow again.
+    /// </summary>
+    public void EndStreams(string reason)
+    {
+        Subscriber[] all;
+        lock (_gate)
+        {
+            all = _subscribers;
+            _subscribers = [];
+        }
+        foreach (var s in all) s.End(new Status(StatusCode.Unavailable, reason));
     }
 
     /// <summary>No more results: every client's stream ends.</summary>

@@ -2,10 +2,10 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace M2SNet.Edge.Video.Tests;
+namespace M2SNet.Edge.TestSupport;
 
 /// <summary>The real ffmpeg, for preparing files and serving streams on 127.0.0.1.</summary>
-internal static class Ffmpeg
+public static class Ffmpeg
 {
     public static void Run(string arguments)
     {
