@@ -135,6 +135,7 @@ public static class DaemonHost
             // A frame message is one HTTP/2 stream's worth of data; larger windows keep a 1080p frame in flight.
             kestrel.Limits.Http2.InitialConnectionWindowSize = 4 * 1024 * 1024;
             kestrel.Limits.Http2.InitialStreamWindowSize = 2 * 1024 * 1024;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = Math.Max(1, configured.Limits.MaxStreamsPerConnection);
         });
         builder.Services.AddOptions<KestrelServerOptions>().Configure(kestrel =>
         {

@@ -193,7 +193,7 @@ public sealed class CallLimitTests
         for (var i = 0; i < 3; i++)
         {
             var before = await daemon.MetricAsync("m2s_unfinished_message_bytes") ?? 0;
-            stalled.Add(new StalledCall(daemon, announced: 4 << 20, sent: 3 << 20));
+            stalled.Add(new StalledCall(daemon.GrpcAddress, announced: 4 << 20, sent: 3 << 20));
             statuses.Add(await stalled[^1].StatusOrNullAsync(daemon, before));
         }
 
@@ -216,7 +216,7 @@ public sealed class CallLimitTests
     public async Task D2_a_message_that_stops_arriving_ends_its_call_after_the_message_timeout()
     {
         await using var daemon = await TestDaemon.StartAsync(new Dictionary<string, string?> { ["Daemon:Limits:MessageTimeoutSeconds"] = "0.5" });
-        using var call = new StalledCall(daemon, announced: 100_000, sent: 50_000);
+        using var call = new StalledCall(daemon.GrpcAddress, announced: 100_000, sent: 50_000);
 
         var (code, message) = await call.StatusOrNullAsync(waitForHolding: null, 0);
 
@@ -225,74 +225,6 @@ public sealed class CallLimitTests
         Assert.Contains("MessageTimeoutSeconds", message);
         for (var i = 0; i < 400 && await daemon.MetricAsync("m2s_unfinished_message_bytes") != 0; i++) await Task.Delay(50, Ct);
         Assert.Equal(0, await daemon.MetricAsync("m2s_unfinished_message_bytes"));
-    }
-
-    /// <summary>A raw Segment call that announces a message of <c>announced</c> bytes, sends <c>sent</c> of them and stops sending.</summary>
-    private sealed class StalledCall : IDisposable
-    {
-        private readonly HttpClient _client = new(new SocketsHttpHandler());
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task<HttpResponseMessage> _response;
-        private readonly int _sent;
-
-        public StalledCall(TestDaemon daemon, int announced, int sent)
-        {
-            _sent = 5 + sent;
-            var prefix = new byte[5];
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(prefix.AsSpan(1), (uint)announced);
-            var body = new StalledContent([.. prefix, .. new byte[sent]], _stop.Token);
-            _response = _client.SendAsync(GrpcWire.Request(daemon.GrpcAddress, $"/{Segmentation.Descriptor.FullName}/Segment", body),
-                HttpCompletionOption.ResponseHeadersRead, _stop.Token);
-        }
-
-        /// <summary>
-        /// The call's grpc-status and message once it ends; with <paramref name="waitForHolding"/>,
-        /// null once that daemon holds all this call sent (over <paramref name="before"/>) without having ended it.
-        /// </summary>
-        public async Task<(string? Code, string Message)> StatusOrNullAsync(TestDaemon? waitForHolding, double before)
-        {
-            for (var i = 0; i < 1200; i++)
-            {
-                if (_response.IsCompleted)
-                {
-                    using var response = await _response;
-                    await response.Content.ReadAsByteArrayAsync(Ct);
-                    var message = response.TrailingHeaders.TryGetValues("grpc-message", out var t) ? t.First()
-                        : response.Headers.TryGetValues("grpc-message", out var h) ? h.First() : "";
-                    return (GrpcWire.Status(response), Uri.UnescapeDataString(message));
-                }
-                if (waitForHolding is not null && await waitForHolding.MetricAsync("m2s_unfinished_message_bytes") >= before + _sent) return (null, "");
-                await Task.Delay(50, Ct);
-            }
-            throw new TimeoutException($"the call neither ended nor was held (before {before}, now {(waitForHolding is null ? 0 : await waitForHolding.MetricAsync("m2s_unfinished_message_bytes"))})");
-        }
-
-        public void Dispose()
-        {
-            _stop.Cancel();
-            _client.Dispose();
-            _stop.Dispose();
-        }
-    }
-
-    /// <summary>Request content that writes its bytes and then waits, never completing the request.</summary>
-    private sealed class StalledContent(byte[] bytes, CancellationToken stop) : HttpContent
-    {
-        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
-
-        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
-        {
-            await stream.WriteAsync(bytes, cancellationToken);
-            await stream.FlushAsync(cancellationToken);
-            using var either = CancellationTokenSource.CreateLinkedTokenSource(stop, cancellationToken);
-            await Task.Delay(Timeout.Infinite, either.Token).ContinueWith(_ => { }, TaskScheduler.Default);
-        }
-
-        protected override bool TryComputeLength(out long length)
-        {
-            length = 0;
-            return false;
-        }
     }
 
     [Theory]

@@ -187,21 +187,39 @@ public sealed class NetworkPrivacyTests(PrivateDaemonFixture fixture) : IClassFi
     /// <summary>A browser-like client in the namespace that trusts the site CA, follows no redirects and keeps cookies only when asked.</summary>
     private HttpClient WebClient(CookieContainer? cookies = null)
     {
-        var handler = fixture.Network.Handler();
+        var handler = TestDaemon.Trusting(fixture.Ca, fixture.Network.Handler());
         handler.AllowAutoRedirect = false;
         handler.UseCookies = cookies is not null;
         if (cookies is not null) handler.CookieContainer = cookies;
-        var ca = fixture.Ca;
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-        {
-            if (certificate is null) return false;
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.Add(ca);
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-        };
         return new HttpClient(handler) { BaseAddress = new Uri(fixture.HttpFromNetwork) };
+    }
+
+    [Fact]
+    public async Task D2_one_address_on_the_network_holds_at_most_its_share_of_unfinished_messages()
+    {
+        RequireNetwork();
+        var settings = PrivateDaemonFixture.Settings(fixture.Pki, "https");
+        settings["Daemon:Limits:MaxReceiveMessageBytes"] = (4 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        settings["Daemon:Limits:MaxUnfinishedMessageBytesPerPeer"] = (5 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        settings["Daemon:Limits:MaxUnfinishedMessageBytes"] = (12 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        settings["Daemon:Limits:MessageTimeoutSeconds"] = "0";
+        await using var daemon = await TestDaemon.StartAsync(settings, channelOptions: new DaemonConnectionOptions { TrustedCertificate = fixture.Ca });
+        var fromNetwork = daemon.GrpcAddress.Replace("127.0.0.1", fixture.Network.HostAddress.ToString(), StringComparison.Ordinal);
+        StalledCall Remote() => new(fromNetwork, 4 << 20, 3 << 20, TestDaemon.Trusting(fixture.Ca, fixture.Network.Handler()), Bearer(fixture.VideoToken));
+
+        using var first = Remote();
+        var held = await first.StatusOrNullAsync(daemon, 0);
+        using var second = Remote();
+        var refused = await second.StatusOrNullAsync(daemon, 3 << 20);
+        // Loopback is bound by the daemon's total only: it still gets in.
+        using var local = new StalledCall(daemon.GrpcAddress, 4 << 20, 3 << 20, TestDaemon.Trusting(fixture.Ca));
+        var loopback = await local.StatusOrNullAsync(daemon, await daemon.MetricAsync("m2s_unfinished_message_bytes") ?? 0);
+
+        Assert.Null(held.Code);
+        Assert.Equal("8", refused.Code);
+        Assert.Contains($"{fixture.Network.PeerAddress} already has", refused.Message);
+        Assert.Contains("MaxUnfinishedMessageBytesPerPeer", refused.Message);
+        Assert.Null(loopback.Code);
     }
 
     private static FormUrlEncodedContent Token(string token) => new([new KeyValuePair<string, string>("token", token)]);

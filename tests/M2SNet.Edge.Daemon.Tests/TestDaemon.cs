@@ -40,10 +40,27 @@ public sealed class TestDaemon : IAsyncDisposable
         Client = Channel.Segmentation;
         Health = Channel.Health;
         Admin = Channel.Admin;
-        Http = new HttpClient { BaseAddress = new Uri(http) };
+        Http = new HttpClient(Trusting(channelOptions?.TrustedCertificate)) { BaseAddress = new Uri(http) };
     }
 
     public WebApplication App { get; }
+
+    /// <summary>A handler that trusts <paramref name="ca"/> for https (the system's store when null).</summary>
+    public static SocketsHttpHandler Trusting(System.Security.Cryptography.X509Certificates.X509Certificate2? ca, SocketsHttpHandler? handler = null)
+    {
+        handler ??= new SocketsHttpHandler();
+        if (ca is null) return handler;
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+        {
+            if (certificate is null) return false;
+            using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+            chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(ca);
+            chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+            return chain.Build(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+        };
+        return handler;
+    }
 
     public string GrpcAddress { get; }
 

@@ -219,6 +219,12 @@ public sealed class LimitOptions
     /// <summary>Bytes of request messages that have begun to arrive but are not complete, all calls together; a call past it gets RESOURCE_EXHAUSTED.</summary>
     public long MaxUnfinishedMessageBytes { get; set; } = 64 * 1024 * 1024;
 
+    /// <summary>Of those, what the calls of one address off this machine may hold (loopback is bound by the total only).</summary>
+    public long MaxUnfinishedMessageBytesPerPeer { get; set; } = 40 * 1024 * 1024;
+
+    /// <summary>Concurrent HTTP/2 streams (calls) one connection may open; more are refused by the transport (REFUSED_STREAM).</summary>
+    public int MaxStreamsPerConnection { get; set; } = 100;
+
     /// <summary>A request message must finish arriving this long after its first byte was read (0: no limit).</summary>
     public double MessageTimeoutSeconds { get; set; } = 10;
 

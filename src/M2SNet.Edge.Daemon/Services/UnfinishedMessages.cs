@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net;
 using M2SNet.Edge.Daemon.Configuration;
 using Grpc.Core;
 using Microsoft.AspNetCore.Http;
@@ -13,15 +14,19 @@ namespace M2SNet.Edge.Daemon.Services;
 /// Bounds what clients can make the daemon hold in request messages that have begun to arrive but
 /// are not complete (Grpc.AspNetCore buffers a whole message before it parses it, so a client that
 /// announces 32 MiB and stops after 31 would otherwise pin 31 MiB for as long as it likes):
-/// all calls together hold at most Daemon:Limits:MaxUnfinishedMessageBytes, and a message must
+/// all calls together hold at most Daemon:Limits:MaxUnfinishedMessageBytes (one address off this
+/// machine at most MaxUnfinishedMessageBytesPerPeer), and a message must
 /// finish arriving within Daemon:Limits:MessageTimeoutSeconds of its first unread byte. A call
 /// over either bound ends with RESOURCE_EXHAUSTED and the reason; the bytes are released at once.
 /// </summary>
 public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProvider? time = null)
 {
     private readonly long _limit = options.Value.Limits.MaxUnfinishedMessageBytes;
+    private readonly long _peerLimit = options.Value.Limits.MaxUnfinishedMessageBytesPerPeer;
     private readonly TimeSpan _timeout = TimeSpan.FromSeconds(options.Value.Limits.MessageTimeoutSeconds);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly Lock _peersGate = new();
+    private readonly Dictionary<IPAddress, PeerAccount> _peers = [];
     private long _held;
     private long _refused;
 
@@ -44,7 +49,7 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
                 await next(context).ConfigureAwait(false);
                 return;
             }
-            var bounded = new BoundedBodyReader(body.Reader, messages);
+            var bounded = new BoundedBodyReader(body.Reader, messages, messages.Open(context.Connection.RemoteIpAddress));
             context.Features.Set<IRequestBodyPipeFeature>(bounded);
             try
             {
@@ -57,13 +62,49 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
         });
     }
 
-    /// <summary>Moves a call's holding from <paramref name="before"/> to <paramref name="after"/> bytes; false when that would pass the limit.</summary>
-    private bool TryHold(long before, long after)
+    /// <summary>
+    /// Moves a call's holding from <paramref name="before"/> to <paramref name="after"/> bytes; the
+    /// bound it would pass (null: none) decides. Growth is refused whole, shrinking always goes.
+    /// </summary>
+    private string? TryHold(long before, long after, PeerAccount? peer)
     {
         var total = Interlocked.Add(ref _held, after - before);
-        if (after <= before || total <= _limit) return true;
+        var ofPeer = peer is null ? 0 : Interlocked.Add(ref peer.Held, after - before);
+        if (after <= before) return null;
+        string? passed = total > _limit ? "MaxUnfinishedMessageBytes" : ofPeer > _peerLimit ? "MaxUnfinishedMessageBytesPerPeer" : null;
+        if (passed is null) return null;
         Interlocked.Add(ref _held, before - after);
-        return false;
+        if (peer is not null) Interlocked.Add(ref peer.Held, before - after);
+        return passed;
+    }
+
+    /// <summary>What one address off this machine holds; loopback is bound by the total only.</summary>
+    private sealed class PeerAccount(IPAddress address)
+    {
+        public readonly IPAddress Address = address;
+        public long Held;
+        public int Calls;
+    }
+
+    private PeerAccount? Open(IPAddress? remote)
+    {
+        if (remote is null || IPAddress.IsLoopback(remote)) return null;
+        if (remote.IsIPv4MappedToIPv6) remote = remote.MapToIPv4();
+        lock (_peersGate)
+        {
+            if (!_peers.TryGetValue(remote, out var account)) _peers[remote] = account = new PeerAccount(remote);
+            account.Calls++;
+            return account;
+        }
+    }
+
+    private void Close(PeerAccount? account)
+    {
+        if (account is null) return;
+        lock (_peersGate)
+        {
+            if (--account.Calls == 0) _peers.Remove(account.Address);
+        }
     }
 
     private UnfinishedMessageException Refuse(string reason)
@@ -76,8 +117,9 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
     /// The request body as Grpc.AspNetCore reads it, charged to the daemon's budget: what it has
     /// read but not consumed is an unfinished message.
     /// </summary>
-    private sealed class BoundedBodyReader(PipeReader inner, UnfinishedMessages budget) : PipeReader, IRequestBodyPipeFeature
+    private sealed class BoundedBodyReader(PipeReader inner, UnfinishedMessages budget, PeerAccount? peer) : PipeReader, IRequestBodyPipeFeature
     {
+        private int _released;
         private ReadOnlySequence<byte> _last;
         private long _charged;
         private long _since = -1; // when the unconsumed bytes began waiting (timestamp), -1: none
@@ -120,7 +162,7 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
             var used = _last.Slice(_last.Start, consumed).Length;
             var remaining = _last.Length - used;
             _last = default;
-            budget.TryHold(_charged, remaining); // never fails: it only shrinks
+            budget.TryHold(_charged, remaining, peer); // never fails: it only shrinks
             _charged = remaining;
             try
             {
@@ -145,21 +187,24 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
 
         public void Release()
         {
-            budget.TryHold(_charged, 0);
+            budget.TryHold(_charged, 0, peer);
             _charged = 0;
+            if (Interlocked.Exchange(ref _released, 1) == 0) budget.Close(peer);
         }
 
         private ReadResult Charge(ReadResult result)
         {
             _last = result.Buffer;
             var length = result.Buffer.Length;
-            if (!budget.TryHold(_charged, length))
+            if (budget.TryHold(_charged, length, peer) is { } passed)
             {
-                var held = budget.Held;
+                var (held, limit, whose) = passed == "MaxUnfinishedMessageBytes"
+                    ? (budget.Held, budget._limit, "the daemon already holds")
+                    : (Interlocked.Read(ref peer!.Held), budget._peerLimit, $"{peer.Address} already has");
                 inner.AdvanceTo(result.Buffer.Start, result.Buffer.End);
                 _last = default;
-                throw budget.Refuse($"the daemon already holds {Mib(held)} of unfinished request messages (limit {Mib(budget._limit)}, " +
-                    $"Daemon:Limits:MaxUnfinishedMessageBytes); this call's {Mib(length)} cannot be buffered now; send smaller messages or retry");
+                throw budget.Refuse($"{whose} {Mib(held)} of unfinished request messages (limit {Mib(limit)}, " +
+                    $"Daemon:Limits:{passed}); this call's {Mib(length)} cannot be buffered now; send smaller messages or retry");
             }
             _charged = length;
             if (length > 0 && _since < 0) _since = budget._time.GetTimestamp();
