@@ -201,7 +201,25 @@ gpuCommand.SetAction(async parse =>
     return 0;
 });
 
-var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand, gpuCommand };
+var holdQuick = new Option<bool>("--quick") { Description = "6 calls of 12 MiB and shorter waits, for CI" };
+var holdOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var holdCommand = new Command("hold", "Issue 17's D2: Segment calls that announce 32 MiB, send 31 and stall; the daemon's RSS with its bounds and without (baseline).") { holdQuick, holdOut };
+holdCommand.SetAction(async parse =>
+{
+    var report = await HoldBenchmark.RunAsync(parse.GetValue(holdQuick), new SyncProgress(p => Console.Error.WriteLine($"  {p}")));
+    Console.WriteLine($"{report.Runs[0].Calls} calls announcing {report.Announced >> 20} MiB and sending {report.Sent >> 20} MiB, {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores)");
+    Console.WriteLine($"{"daemon",-22} {"held",5} {"refused",8} {"RSS before",11} {"peak",8} {"after",8} {"viewer frames",14}  statuses");
+    foreach (var r in report.Runs)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{r.Daemon,-22} {r.Held,5} {r.Refused,8} {r.RssBefore,8:F0} MiB {r.RssPeak,4:F0} MiB {r.RssAfter,4:F0} MiB {r.ViewerFrames,14}  {string.Join(", ", r.Statuses.Select(kv => $"{kv.Key}: {kv.Value}"))}{(r.ViewerFailed is { } f ? $"  viewer failed: {f}" : "")}"));
+    }
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak RSS growth, bounded / unbounded: {report.PeakGrowthRatio:F3}"));
+    Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(holdOut), "hold", report)}");
+    return report.Runs[0].ViewerFailed is null && report.Runs[0].ViewerFrames > 0 ? 0 : 1;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand, gpuCommand, holdCommand };
 return await root.Parse(args).InvokeAsync();
 
 /// <summary>Reports on the caller's thread (System.Progress posts to the thread pool, out of order).</summary>

@@ -136,4 +136,17 @@ public sealed class QuickBenchmarkTests
         Assert.Equal(0, report.UncountedGaps);
         Assert.Contains(progress, p => p.Contains("10/10 swaps", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task Hold_quick_run_refuses_what_passes_the_bound_and_the_baseline_holds_it_all()
+    {
+        var report = await HoldBenchmark.RunAsync(quick: true, new SyncProgress(_ => { }));
+
+        var (bounded, unbounded) = (report.Runs[0], report.Runs[1]);
+        // 6 calls of 12 MiB are 72 MiB: past the default 64 MiB at least one is refused, naming the bound.
+        Assert.True(bounded.Refused >= 1, string.Join(", ", bounded.Statuses));
+        Assert.Contains(bounded.Statuses.Keys, k => k.Contains("MaxUnfinishedMessageBytes", StringComparison.Ordinal));
+        Assert.Equal(bounded.Calls, unbounded.Held);
+        Assert.All(report.Runs, r => Assert.True(r.ViewerFailed is null && r.ViewerFrames > 0, $"{r.Daemon}: viewer {r.ViewerFailed}, {r.ViewerFrames} frames"));
+    }
 }
