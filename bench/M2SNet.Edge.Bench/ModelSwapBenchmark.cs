@@ -16,6 +16,7 @@ public sealed record SwapClientFigures(
     [property: JsonPropertyName("delivered")] long Delivered,
     [property: JsonPropertyName("missing")] long Missing,
     [property: JsonPropertyName("dropped_for_client")] long DroppedForClient,
+    [property: JsonPropertyName("skipped_for_client")] long SkippedForClient,
     [property: JsonPropertyName("not_explained_by_client")] long NotExplainedByClient,
     [property: JsonPropertyName("model_switches_seen")] int SwitchesSeen);
 
@@ -107,7 +108,7 @@ public static class ModelSwapBenchmark
                 var pipelineDrops = PipelineDrops() - dropsBefore;
                 await app.StopAsync().ConfigureAwait(false);
 
-                var figures = run.Select(r => new SwapClientFigures(r.Account.Delivered, r.Account.Missing, r.Account.DroppedForClient,
+                var figures = run.Select(r => new SwapClientFigures(r.Account.Delivered, r.Account.Missing, r.Account.DroppedForClient, r.Account.SkippedForClient,
                     r.Account.NotExplainedByClient, r.Switches)).ToList();
                 // Missed frames as a share of the frames each client should have seen, so runs of
                 // different lengths compare; the excess over the baseline is what the swaps cost.

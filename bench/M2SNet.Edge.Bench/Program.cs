@@ -141,7 +141,7 @@ swapCommand.SetAction(async parse =>
     Console.WriteLine($"m2s-edged, {report.Source}, {report.Swaps} swaps of the demo model (two signed versions), {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores)");
     foreach (var (c, i) in report.Clients.Select((c, i) => (c, i)))
     {
-        Console.WriteLine($"  client {i + 1}: {c.Delivered} delivered, {c.Missing} missing ({c.DroppedForClient} dropped for the client), {c.SwitchesSeen} switches seen");
+        Console.WriteLine($"  client {i + 1}: {c.Delivered} delivered, {c.Missing} missing ({c.DroppedForClient} dropped for the client, {c.SkippedForClient} skipped by the busy daemon), {c.SwitchesSeen} switches seen");
     }
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"pipeline hand-off drops {report.PipelineDrops}, uncounted gaps {report.UncountedGaps}; validation per swap p50 {report.Validation.Median:F0} ms, max {report.Validation.Max:F0} ms"));

@@ -59,7 +59,7 @@ public sealed class SegmentationService(
             {
                 using (lease)
                 {
-                    var message = MaskEncoder.Encode(lease.Result, lease.PublishedNs, mask, lease.Result.Sequence, subscriber.Dropped);
+                    var message = MaskEncoder.Encode(lease.Result, lease.PublishedNs, mask, lease.Result.Sequence, subscriber.Dropped, subscriber.Skipped);
                     var t = message.Timestamps;
                     metrics.RecordSend(t.SendNs - Math.Max(t.PublishNs, t.PostprocessEndNs), t.SendNs - t.CaptureNs);
                     using (subscriber.Writing()) await responses.WriteAsync(message, ended.Token).ConfigureAwait(false);

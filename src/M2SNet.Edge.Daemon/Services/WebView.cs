@@ -147,7 +147,7 @@ public sealed class WebView(IOptions<DaemonOptions> options, MaskPublisher publi
                 {
                     using (lease)
                     {
-                        var m = MaskEncoder.Encode(lease.Result, lease.PublishedNs, mask, lease.Result.Sequence, subscriber.Dropped);
+                        var m = MaskEncoder.Encode(lease.Result, lease.PublishedNs, mask, lease.Result.Sequence, subscriber.Dropped, subscriber.Skipped);
                         buffer.ResetWrittenCount();
                         Event(buffer, m);
                         using (subscriber.Writing())
@@ -195,6 +195,7 @@ public sealed class WebView(IOptions<DaemonOptions> options, MaskPublisher publi
             json.WriteBoolean("overlay", m.OverlayEnabled);
             json.WriteBoolean("frozen", m.Frozen);
             json.WriteNumber("dropped", m.DroppedFrames);
+            json.WriteNumber("skipped", m.SkippedFrames);
             json.WriteNumber("foreground", m.Mask?.ForegroundPixels ?? 0);
             json.WriteBase64String("jpeg", m.FrameJpeg.Span);
             if (m.Mask is { } encoded) json.WriteBase64String("mask", encoded.Data.Span);

@@ -25,7 +25,7 @@ public static class MaskEncoder
     public static long ToUnixNs(long monotonicNs) => monotonicNs + s_unixOffsetNs;
 
     /// <param name="sequence">The live frame number, or the position within a Segment call.</param>
-    public static MaskMessage Encode(SegmentationResult result, long publishedNs, ClientMaskOptions options, long sequence, long droppedFrames)
+    public static MaskMessage Encode(SegmentationResult result, long publishedNs, ClientMaskOptions options, long sequence, long droppedFrames, long skippedFrames = 0)
     {
         var encodeStart = MonotonicClock.NowNs;
         var frame = result.Frame;
@@ -43,6 +43,7 @@ public static class MaskEncoder
             },
             Model = new ModelRef { Id = result.Model.Id, Version = result.Model.Version },
             DroppedFrames = (ulong)droppedFrames,
+            SkippedFrames = (ulong)skippedFrames,
             OverlayEnabled = result.Presentation.OverlayEnabled,
             Frozen = result.Presentation.Frozen,
         };
