@@ -92,7 +92,9 @@ internal sealed class Http2Fuzzer(IPEndPoint endpoint) : IFuzzTarget
             case 0:
             {
                 var (bytes, what) = r.Next(2) == 0 ? ByteMutations.FlipBits(Preface, r) : (ByteMutations.RandomBytes(r, r.Next(24, 100)), "random bytes");
-                return ([.. bytes, .. new byte[Math.Max(0, 24 - bytes.Length)], .. Settings()], $"preface: {what}", false);
+                // Half-closed: Kestrel waits for more of a connection whose first bytes are not the preface
+                // (looking for an HTTP/1.x request line) until its KeepAliveTimeout, 130 s, measured once; the end of input must end it at once.
+                return ([.. bytes, .. new byte[Math.Max(0, 24 - bytes.Length)], .. Settings()], $"preface: {what}", true);
             }
             case 1:
             {
@@ -187,7 +189,7 @@ internal sealed class Http2Fuzzer(IPEndPoint endpoint) : IFuzzTarget
             case 14:
             {
                 var keep = r.Next(1, 24);
-                return ([.. Preface.AsSpan(0, keep), .. Settings(), .. Ping(2), .. new byte[24]], $"preface cut to {keep} bytes, then frames", false);
+                return ([.. Preface.AsSpan(0, keep), .. Settings(), .. Ping(2), .. new byte[24]], $"preface cut to {keep} bytes, then frames", true);
             }
             case 15:
             {

@@ -15,7 +15,7 @@ namespace M2SNet.Edge.Bench.Fuzz;
 /// The rule: a gRPC status comes back (in trailers or a trailers-only answer) within the bound,
 /// and it is not UNKNOWN, INTERNAL or DATA_LOSS (those say the daemon failed, not the input);
 /// OK is fine (random bytes often parse: protobuf skips unknown fields). A wrong content type may
-/// instead get HTTP 415, as the gRPC protocol asks. A valid streaming call that is still streaming
+/// instead get HTTP 415, as the gRPC protocol asks, and a path that is not /service/method HTTP 404. A valid streaming call that is still streaming
 /// when its bound passes is ended by the fuzzer and counted as such.
 /// </para>
 /// </summary>
@@ -93,8 +93,11 @@ internal sealed class MessageFuzzer(string address) : IFuzzTarget, IDisposable
             if ((int)response.StatusCode != 200 || status is null)
             {
                 var wrongType = !contentType.StartsWith("application/grpc", StringComparison.Ordinal) || contentType.StartsWith("application/grpc-web", StringComparison.Ordinal);
+                // A path that is not /service/method matches no gRPC route; gRPC clients read HTTP 404 as UNIMPLEMENTED.
+                var notAMethod = path.Count(c => c == '/') != 2;
                 var http = $"HTTP {(int)response.StatusCode}";
-                return new FuzzAnswer(what, http, wrongType && (int)response.StatusCode == 415, $"{http}, grpc-status {status ?? "absent"} {message}");
+                var fine = (wrongType && (int)response.StatusCode == 415) || (notAMethod && (int)response.StatusCode == 404);
+                return new FuzzAnswer(what, http, fine, $"{http}, grpc-status {status ?? "absent"} {message}");
             }
             var answer = StatusNames.Of(status);
             return new FuzzAnswer(what, answer, answer is not ("UNKNOWN" or "INTERNAL" or "DATA_LOSS") && !answer.StartsWith("grpc-status", StringComparison.Ordinal), message);

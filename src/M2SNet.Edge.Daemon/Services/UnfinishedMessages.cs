@@ -21,6 +21,7 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
 {
     private readonly long _limit = options.Value.Limits.MaxUnfinishedMessageBytes;
     private readonly TimeSpan _timeout = TimeSpan.FromSeconds(options.Value.Limits.MessageTimeoutSeconds);
+    private readonly int _maxMessageBytes = options.Value.Limits.MaxReceiveMessageBytes;
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private long _held;
     private long _refused;
@@ -44,7 +45,7 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
                 await next(context).ConfigureAwait(false);
                 return;
             }
-            var bounded = new BoundedBodyReader(body.Reader, messages);
+            var bounded = new BoundedBodyReader(body.Reader, messages, RequestMessageCheck.For(context, messages._maxMessageBytes));
             context.Features.Set<IRequestBodyPipeFeature>(bounded);
             try
             {
@@ -76,7 +77,7 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
     /// The request body as Grpc.AspNetCore reads it, charged to the daemon's budget: what it has
     /// read but not consumed is an unfinished message.
     /// </summary>
-    private sealed class BoundedBodyReader(PipeReader inner, UnfinishedMessages budget) : PipeReader, IRequestBodyPipeFeature
+    private sealed class BoundedBodyReader(PipeReader inner, UnfinishedMessages budget, RequestMessageCheck? check) : PipeReader, IRequestBodyPipeFeature
     {
         private ReadOnlySequence<byte> _last;
         private long _charged;
@@ -123,6 +124,7 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
             inner.AdvanceTo(consumed, examined);
             budget.TryHold(_charged, remaining); // never fails: it only shrinks
             _charged = remaining;
+            if (used > 0) check?.Consumed();
             // A message finished (or the next one began): the clock starts again from now.
             if (remaining == 0) _since = -1;
             else if (used > 0 || _since < 0) _since = budget._time.GetTimestamp();
@@ -156,6 +158,16 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
             }
             _charged = length;
             if (length > 0 && _since < 0) _since = budget._time.GetTimestamp();
+            try
+            {
+                check?.Check(result.Buffer, result.IsCompleted);
+            }
+            catch (RpcException)
+            {
+                inner.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+                _last = default;
+                throw;
+            }
             return result;
         }
 
