@@ -14,7 +14,7 @@ namespace M2SNet.Edge.Bench.Fuzz;
 /// the wrong streams, malformed request headers.
 /// <para>
 /// The answer is Kestrel's, not the daemon's: the rule is that within <see cref="AnswerBound"/>
-/// the connection ends (GOAWAY with an error code, or closed) or, still open, answers a PING sent
+/// the connection ends (GOAWAY, with an error code or NO_ERROR's graceful close, or closed) or, still open, answers a PING sent
 /// after the input (the input was ignored or refused per stream, as HTTP/2 allows); silence is
 /// unacceptable. The daemon serving other clients meanwhile is checked by the viewer.
 /// </para>
@@ -63,8 +63,8 @@ internal sealed class Http2Fuzzer(IPEndPoint endpoint) : IFuzzTarget
                     {
                         var code = (Http2Error)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(frame.Payload.AsSpan(4));
                         var debug = Encoding.UTF8.GetString(frame.Payload.AsSpan(8));
-                        // NO_ERROR is a graceful close, an answer too, but only after a half-closed input.
-                        return new FuzzAnswer(what, $"GOAWAY {code}", code != Http2Error.NO_ERROR || halfClose, debug);
+                        // Any code ends the connection: NO_ERROR is Kestrel's graceful close (after a client's GOAWAY, or a half-closed input).
+                        return new FuzzAnswer(what, $"GOAWAY {code}", true, debug);
                     }
                     case Http2FrameType.RstStream when frame.Payload.Length == 4:
                         reset ??= $"RST_STREAM {(Http2Error)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(frame.Payload)}";
