@@ -219,7 +219,24 @@ holdCommand.SetAction(async parse =>
     return report.Runs[0].ViewerFailed is null && report.Runs[0].ViewerFrames > 0 ? 0 : 1;
 });
 
-var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand, gpuCommand, holdCommand };
+var fuzzCount = new Option<int?>("--count") { Description = "inputs in all, shared among frames, messages, http2, bundles and checkpoints (default 10000; 1000 with --quick)" };
+var fuzzSeed = new Option<int>("--seed") { Description = "seed of every input (input i of a category is made from the seed, the category and i alone)", DefaultValueFactory = _ => 1 };
+var fuzzQuick = new Option<bool>("--quick") { Description = "1000 inputs under a 90 s cap, for CI" };
+var fuzzOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var fuzzCommand = new Command("fuzz", "Malformed frames, messages, HTTP/2, bundles and checkpoints against the daemon while a viewer streams; exits 1 on any unacceptable answer.")
+{
+    fuzzCount, fuzzSeed, fuzzQuick, fuzzOut,
+};
+fuzzCommand.SetAction(async parse =>
+{
+    var settings = M2SNet.Edge.Bench.Fuzz.FuzzSettings.For(parse.GetValue(fuzzCount), parse.GetValue(fuzzSeed), parse.GetValue(fuzzQuick));
+    var report = await M2SNet.Edge.Bench.Fuzz.FuzzCampaign.RunAsync(settings, new SyncProgress(p => Console.Error.WriteLine($"  {p}")));
+    M2SNet.Edge.Bench.Fuzz.FuzzTable.Print(report, Console.Out);
+    Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(fuzzOut), "fuzz", report)}");
+    return report.Passed ? 0 : 1;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand, gpuCommand, holdCommand, fuzzCommand };
 return await root.Parse(args).InvokeAsync();
 
 /// <summary>Reports on the caller's thread (System.Progress posts to the thread pool, out of order).</summary>

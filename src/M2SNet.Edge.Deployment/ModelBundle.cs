@@ -77,7 +77,16 @@ public static class ModelBundle
         }
         using (zip)
         {
-            var names = zip.Entries.Select(e => e.FullName).ToList();
+            List<string> names;
+            try
+            {
+                // The central directory is read here, on first use, not when the file is opened.
+                names = [.. zip.Entries.Select(e => e.FullName)];
+            }
+            catch (InvalidDataException e)
+            {
+                throw new BundleRejectedException(BundleCheck.Format, $"not a model bundle (its zip directory is damaged): {e.Message}");
+            }
             string[] expected = [OnnxEntry, ManifestEntry, SignatureEntry];
             var missing = expected.Except(names).ToList();
             if (missing.Count > 0) throw new BundleRejectedException(BundleCheck.Format, $"the bundle lacks {string.Join(", ", missing)}");
@@ -102,7 +111,7 @@ public static class ModelBundle
                 File.WriteAllBytes(Path.Combine(directory, SignatureEntry), signature);
                 return new UnpackedBundle(directory, onnxPath, manifestPath, manifest, signature);
             }
-            catch (InvalidDataException e)
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException)
             {
                 throw new BundleRejectedException(BundleCheck.Format, $"the bundle is damaged: {e.Message}");
             }

@@ -146,6 +146,88 @@ public sealed class PthArchiveTests
         Assert.Contains("legacy", e.Message);
     }
 
+    [Fact]
+    public void A_tensor_size_that_overflows_is_a_damaged_checkpoint_not_an_overflow()
+    {
+        // Found by the fuzz suite (issue 17): sizes [2^31-1, 2^31-1] threw OverflowException.
+        var e = Assert.Throws<InvalidDataException>(() => PthArchive.Read(Archive(TensorPickle(int.MaxValue, int.MaxValue)), "big.pth"));
+
+        Assert.Contains("larger than any checkpoint holds", e.Message);
+    }
+
+    [Fact]
+    public void A_tensor_larger_than_its_storage_is_refused_before_it_is_allocated()
+    {
+        // 2^28 float32 elements over a 16-byte storage: refused without allocating the gigabyte first.
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+
+        var e = Assert.Throws<InvalidDataException>(() => PthArchive.Read(Archive(TensorPickle(1 << 28, 1)), "big.pth"));
+
+        Assert.Contains("reaches past its storage of 16 bytes", e.Message);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - allocated < 64 << 20, "the tensor was allocated before its size was checked");
+    }
+
+    [Fact]
+    public void A_pickle_with_values_of_the_wrong_kind_is_a_damaged_checkpoint()
+    {
+        // STACK_GLOBAL over two integers instead of a module and a name: was InvalidCastException.
+        var e = Assert.Throws<InvalidDataException>(() => PthArchive.Read(Archive([0x80, 2, (byte)'K', 1, (byte)'K', 2, 0x93, (byte)'.']), "odd.pth"));
+
+        Assert.Contains("the pickle is damaged", e.Message);
+    }
+
+    /// <summary>A torch.save archive around <paramref name="pickle"/>, with one 16-byte storage "0".</summary>
+    private static byte[] Archive(byte[] pickle)
+    {
+        using var buffer = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(buffer, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var (name, bytes) in new[] { ("archive/data.pkl", pickle), ("archive/data/0", new byte[16]) })
+            {
+                using var entry = zip.CreateEntry(name).Open();
+                entry.Write(bytes);
+            }
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>The pickle torch.save writes for one float32 tensor on storage "0", with the given sizes and contiguous strides.</summary>
+    private static byte[] TensorPickle(int rows, int cols)
+    {
+        var p = new List<byte> { 0x80, 2 };
+        void Text(string s)
+        {
+            p.Add((byte)'X');
+            p.AddRange(BitConverter.GetBytes(s.Length));
+            p.AddRange(System.Text.Encoding.ASCII.GetBytes(s));
+        }
+        void Int(int v)
+        {
+            p.Add((byte)'J');
+            p.AddRange(BitConverter.GetBytes(v));
+        }
+        p.AddRange("ctorch._utils\n_rebuild_tensor_v2\n("u8.ToArray());
+        p.Add((byte)'(');
+        Text("storage");
+        p.AddRange("ctorch\nFloatStorage\n"u8.ToArray());
+        Text("0");
+        Text("cpu");
+        Int(4);
+        p.AddRange("tQ"u8.ToArray()); // the persistent id's tuple, then BINPERSID
+        Int(0); // storage offset
+        p.Add((byte)'(');
+        Int(rows);
+        Int(cols);
+        p.Add((byte)'t');
+        p.Add((byte)'(');
+        Int(cols);
+        Int(1);
+        p.Add((byte)'t');
+        p.Add(0x89); // requires_grad False
+        p.AddRange("tR."u8.ToArray());
+        return [.. p];
+    }
+
     private static string TempPath() => Path.Combine(Path.GetTempPath(), $"m2s-pth-{Guid.NewGuid():N}.pth");
 
     private static string RunPython(string script, string argument)

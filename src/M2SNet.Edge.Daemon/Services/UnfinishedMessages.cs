@@ -24,6 +24,7 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
     private readonly long _limit = options.Value.Limits.MaxUnfinishedMessageBytes;
     private readonly long _peerLimit = options.Value.Limits.MaxUnfinishedMessageBytesPerPeer;
     private readonly TimeSpan _timeout = TimeSpan.FromSeconds(options.Value.Limits.MessageTimeoutSeconds);
+    private readonly int _maxMessageBytes = options.Value.Limits.MaxReceiveMessageBytes;
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly Lock _peersGate = new();
     private readonly Dictionary<IPAddress, PeerAccount> _peers = [];
@@ -49,7 +50,8 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
                 await next(context).ConfigureAwait(false);
                 return;
             }
-            var bounded = new BoundedBodyReader(body.Reader, messages, messages.Open(context.Connection.RemoteIpAddress));
+            var bounded = new BoundedBodyReader(body.Reader, messages, messages.Open(context.Connection.RemoteIpAddress),
+                RequestMessageCheck.For(context, messages._maxMessageBytes));
             context.Features.Set<IRequestBodyPipeFeature>(bounded);
             try
             {
@@ -117,7 +119,7 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
     /// The request body as Grpc.AspNetCore reads it, charged to the daemon's budget: what it has
     /// read but not consumed is an unfinished message.
     /// </summary>
-    private sealed class BoundedBodyReader(PipeReader inner, UnfinishedMessages budget, PeerAccount? peer) : PipeReader, IRequestBodyPipeFeature
+    private sealed class BoundedBodyReader(PipeReader inner, UnfinishedMessages budget, PeerAccount? peer, RequestMessageCheck? check) : PipeReader, IRequestBodyPipeFeature
     {
         private int _released;
         private ReadOnlySequence<byte> _last;
@@ -172,6 +174,7 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
             {
                 throw ClientGone();
             }
+            if (used > 0) check?.Consumed();
             // A message finished (or the next one began): the clock starts again from now.
             if (remaining == 0) _since = -1;
             else if (used > 0 || _since < 0) _since = budget._time.GetTimestamp();
@@ -208,6 +211,16 @@ public sealed class UnfinishedMessages(IOptions<DaemonOptions> options, TimeProv
             }
             _charged = length;
             if (length > 0 && _since < 0) _since = budget._time.GetTimestamp();
+            try
+            {
+                check?.Check(result.Buffer, result.IsCompleted);
+            }
+            catch (RpcException)
+            {
+                inner.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+                _last = default;
+                throw;
+            }
             return result;
         }
 

@@ -156,22 +156,38 @@ public static class PthArchive
         {
             throw new InvalidDataException("malformed tensor record in the checkpoint");
         }
-        var offset = Convert.ToInt64(args[1], System.Globalization.CultureInfo.InvariantCulture);
-        var size = sizeArgs.Select(v => Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        var stride = strideArgs.Select(v => Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var offset = Integer(args[1]);
+        var size = sizeArgs.Select(Integer).ToArray();
+        var stride = strideArgs.Select(Integer).ToArray();
+        if (size.Length != stride.Length || offset < 0 || size.Any(d => d < 0) || stride.Any(d => d < 0))
+        {
+            throw new InvalidDataException($"malformed tensor record in the checkpoint: size [{string.Join(", ", size)}], stride [{string.Join(", ", stride)}], offset {offset}");
+        }
         var elementSize = ScalarTypes.ElementSize(storage.DType);
-        long count = 1;
-        foreach (var d in size) count *= d;
-        var result = new byte[count * elementSize];
-        if (count == 0) return new TensorData(storage.DType, size, result);
+        // Checked before anything is allocated: a damaged size must not become a huge array.
+        long count = 1, last = offset;
+        try
+        {
+            checked
+            {
+                foreach (var d in size) count *= d;
+                for (var i = 0; i < size.Length; i++) last += (Math.Max(size[i], 1) - 1) * stride[i];
+                _ = (last + 1) * elementSize;
+                _ = count * elementSize;
+            }
+        }
+        catch (OverflowException)
+        {
+            throw new InvalidDataException($"tensor [{string.Join(", ", size)}] with stride [{string.Join(", ", stride)}] is larger than any checkpoint holds");
+        }
+        if (count == 0) return new TensorData(storage.DType, size, []);
 
         // Largest element index touched must lie inside the storage.
-        var last = offset;
-        for (var i = 0; i < size.Length; i++) last += (size[i] - 1) * stride[i];
-        if (offset < 0 || (last + 1) * elementSize > storage.Bytes.Length)
+        if ((last + 1) * elementSize > storage.Bytes.Length || count * elementSize > Array.MaxLength)
         {
             throw new InvalidDataException($"tensor [{string.Join(", ", size)}] reaches past its storage of {storage.Bytes.Length} bytes (truncated checkpoint?)");
         }
+        var result = new byte[count * elementSize];
         if (IsRowMajor(size, stride))
         {
             storage.Bytes.AsSpan((int)(offset * elementSize), result.Length).CopyTo(result);
@@ -189,6 +205,13 @@ public static class PthArchive
         }
         return new TensorData(storage.DType, size, result);
     }
+
+    private static long Integer(object? value) => value switch
+    {
+        long l => l,
+        bool b => b ? 1 : 0,
+        _ => throw new InvalidDataException($"malformed tensor record in the checkpoint: a size, stride or offset is a {value?.GetType().Name ?? "None"}"),
+    };
 
     private static bool IsRowMajor(long[] size, long[] stride)
     {

@@ -44,6 +44,19 @@ internal sealed class Unpickler(
 
     public object? Load()
     {
+        try
+        {
+            return Run();
+        }
+        catch (Exception e) when (e is InvalidCastException or NullReferenceException or OverflowException or ArgumentException or IndexOutOfRangeException or FormatException)
+        {
+            // A damaged pickle puts values of another kind where an opcode expects a name, a list, a tuple or a count.
+            throw new InvalidDataException($"the pickle is damaged near byte {_pos}: {e.Message}", e);
+        }
+    }
+
+    private object? Run()
+    {
         while (true)
         {
             var op = ReadByte();
@@ -147,7 +160,7 @@ internal sealed class Unpickler(
 
     private ReadOnlySpan<byte> Take(int n)
     {
-        if (n < 0 || _pos + n > data.Length) throw new InvalidDataException("the pickle ends early (truncated file?)");
+        if (n < 0 || n > data.Length - _pos) throw new InvalidDataException("the pickle ends early (truncated file?)");
         var s = data.AsSpan(_pos, n);
         _pos += n;
         return s;
