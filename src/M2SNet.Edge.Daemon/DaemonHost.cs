@@ -136,6 +136,7 @@ public static class DaemonHost
             kestrel.Limits.Http2.InitialConnectionWindowSize = 4 * 1024 * 1024;
             kestrel.Limits.Http2.InitialStreamWindowSize = 2 * 1024 * 1024;
             kestrel.Limits.Http2.MaxStreamsPerConnection = Math.Max(1, configured.Limits.MaxStreamsPerConnection);
+            kestrel.Limits.MaxConcurrentConnections = Math.Max(2, configured.Limits.MaxConnections);
         });
         builder.Services.AddOptions<KestrelServerOptions>().Configure(kestrel =>
         {

@@ -2,6 +2,7 @@ using System.Net;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Health.V1;
+using M2SNet.Edge.Protocol;
 using M2SNet.Edge.Protocol.V1;
 using M2SNet.Edge.TestSupport;
 
@@ -225,6 +226,41 @@ public sealed class CallLimitTests
         Assert.Contains("MessageTimeoutSeconds", message);
         for (var i = 0; i < 400 && await daemon.MetricAsync("m2s_unfinished_message_bytes") != 0; i++) await Task.Delay(50, Ct);
         Assert.Equal(0, await daemon.MetricAsync("m2s_unfinished_message_bytes"));
+    }
+
+    [Fact]
+    public async Task Sockets_held_open_without_a_word_cannot_take_more_than_the_connection_limit()
+    {
+        await using var daemon = await TestDaemon.StartAsync(new Dictionary<string, string?> { ["Daemon:Limits:MaxConnections"] = "4" });
+        var port = new Uri(daemon.GrpcAddress).Port;
+        var held = new List<System.Net.Sockets.TcpClient>();
+        // Connections that never send a preface, up to past the limit (the daemon's own test client holds one).
+        for (var i = 0; i < 4; i++)
+        {
+            var socket = new System.Net.Sockets.TcpClient();
+            await socket.ConnectAsync(IPAddress.Loopback, port, Ct);
+            held.Add(socket);
+        }
+        using (var refused = DaemonConnection.Open(daemon.GrpcAddress))
+        {
+            await Assert.ThrowsAsync<RpcException>(() => refused.Segmentation.GetInfoAsync(new GetInfoRequest(), deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: Ct).ResponseAsync);
+        }
+
+        foreach (var socket in held) socket.Dispose();
+        DaemonInfo? info = null;
+        for (var attempt = 0; attempt < 200 && info is null; attempt++)
+        {
+            using var again = DaemonConnection.Open(daemon.GrpcAddress);
+            try
+            {
+                info = await again.Segmentation.GetInfoAsync(new GetInfoRequest(), cancellationToken: Ct);
+            }
+            catch (RpcException)
+            {
+                await Task.Delay(50, Ct);
+            }
+        }
+        Assert.NotNull(info);
     }
 
     [Theory]

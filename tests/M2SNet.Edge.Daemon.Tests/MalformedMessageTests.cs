@@ -18,6 +18,8 @@ public sealed class MalformedMessageTests(DaemonFixture fixture)
 
     private static readonly string GetInfo = $"/{Segmentation.Descriptor.FullName}/GetInfo";
 
+    private static readonly string Segment = $"/{Segmentation.Descriptor.FullName}/Segment";
+
     public static TheoryData<string, string, string> Bodies() => new()
     {
         // kind, expected grpc-status, words of the status message
@@ -30,6 +32,8 @@ public sealed class MalformedMessageTests(DaemonFixture fixture)
         { "compressed flag without grpc-encoding", "3", "names no grpc-encoding" },
         { "compressed flag 7", "3", "compressed flag 7" },
         { "gzip that is not gzip", "3", "after gzip" },
+        { "Segment frame in gzip that is not gzip", "3", "frame #1: the compressed message does not decompress" },
+        { "Segment frame that is not a SegmentRequest", "3", "frame #1: the message is not a valid SegmentRequest" },
         { "two messages", "3", "takes one request message" },
         { "prefix over 2 GiB", "8", "over the limit of 8388608 bytes" },
     };
@@ -51,6 +55,9 @@ public sealed class MalformedMessageTests(DaemonFixture fixture)
             "compressed flag without grpc-encoding" => (GetInfo, GrpcWire.Frame([], compressed: true), false),
             "compressed flag 7" => (GetInfo, [7, 0, 0, 0, 0], false),
             "gzip that is not gzip" => (GetInfo, GrpcWire.Frame([1, 2, 3, 4], compressed: true), true),
+            // Segment's frames are parsed once, by the service, which names the frame.
+            "Segment frame in gzip that is not gzip" => (Segment, GrpcWire.Frame([1, 2, 3, 4], compressed: true), true),
+            "Segment frame that is not a SegmentRequest" => (Segment, GrpcWire.Frame(undecodable, compressed: false), false),
             "two messages" => (GetInfo, [.. one, .. one], false),
             "prefix over 2 GiB" => (GetInfo, [0, 0xFF, 0xFF, 0xFF, 0x00, 1, 2], false),
             _ => throw new ArgumentException(kind),

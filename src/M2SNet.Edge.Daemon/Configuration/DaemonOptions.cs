@@ -225,6 +225,12 @@ public sealed class LimitOptions
     /// <summary>Concurrent HTTP/2 streams (calls) one connection may open; more are refused by the transport (REFUSED_STREAM).</summary>
     public int MaxStreamsPerConnection { get; set; } = 100;
 
+    /// <summary>
+    /// Open connections, all endpoints together (an idle or half-opened one counts until the transport
+    /// closes it); past it new connections are closed at once, so holding sockets cannot exhaust the daemon.
+    /// </summary>
+    public int MaxConnections { get; set; } = 256;
+
     /// <summary>A request message must finish arriving this long after its first byte was read (0: no limit).</summary>
     public double MessageTimeoutSeconds { get; set; } = 10;
 

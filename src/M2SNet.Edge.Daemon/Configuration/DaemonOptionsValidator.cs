@@ -82,6 +82,7 @@ public sealed class DaemonOptionsValidator : IValidateOptions<DaemonOptions>
             errors.Add($"Daemon:Limits:MaxUnfinishedMessageBytesPerPeer ({o.Limits.MaxUnfinishedMessageBytesPerPeer}) must be at least MaxReceiveMessageBytes ({o.Limits.MaxReceiveMessageBytes})");
         }
         if (o.Limits.MaxStreamsPerConnection < 1) errors.Add("Daemon:Limits:MaxStreamsPerConnection must be at least 1");
+        if (o.Limits.MaxConnections < 2) errors.Add("Daemon:Limits:MaxConnections must be at least 2");
         if (o.Limits.MessageTimeoutSeconds < 0 || double.IsNaN(o.Limits.MessageTimeoutSeconds)) errors.Add("Daemon:Limits:MessageTimeoutSeconds must be 0 (no limit) or more");
         if (o.Limits.MaxFrameWidth < 32 || o.Limits.MaxFrameHeight < 32) errors.Add("Daemon:Limits:MaxFrameWidth/Height must be at least 32");
 

@@ -32,8 +32,8 @@ internal sealed class RequestMessageCheck
 
     private RequestMessageCheck(IMethod method, Type requestType, string? encoding, int maxMessageBytes)
     {
-        // Segment's frames (a raw 1080p frame is 6 MB) are parsed once, by the service, which names the
-        // frame that does not parse: parsing them here as well would copy every frame twice.
+        // Segment's frames (a raw 1080p frame is 6 MB) are parsed and decompressed once, by the service,
+        // which names the frame that does not parse: doing it here as well would copy every frame twice.
         _parser = method.FullName == SegmentMethod ? null
             : s_parsers.GetOrAdd(requestType, t => t.GetProperty("Parser", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) as MessageParser);
         _requestName = requestType.Name;

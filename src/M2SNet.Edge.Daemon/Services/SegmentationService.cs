@@ -147,6 +147,10 @@ public sealed class SegmentationService(
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"frame #{index}: the message is not a valid SegmentRequest: {e.Message}"));
         }
+        catch (InvalidDataException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"frame #{index}: the compressed message does not decompress: {e.Message}"));
+        }
     }
 
     public override Task<DaemonInfo> GetInfo(GetInfoRequest request, ServerCallContext context)
