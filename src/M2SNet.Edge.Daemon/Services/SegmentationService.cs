@@ -53,6 +53,8 @@ public sealed class SegmentationService(
         log.LogInformation("Client {Client} ({Peer}) streams masks as {Encoding}", name, context.Peer, mask.Encoding);
         await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, subscriber.Evicted);
+        // A write is cancelled only when the client stopped reading: a cancelled write resets the stream, and the status would be lost.
+        using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, subscriber.WriteAbandoned);
         try
         {
             while (await subscriber.NextAsync(ended.Token).ConfigureAwait(false) is { } lease)
@@ -62,7 +64,7 @@ public sealed class SegmentationService(
                     var message = MaskEncoder.Encode(lease.Result, lease.PublishedNs, mask, lease.Result.Sequence, subscriber.Dropped, subscriber.Skipped);
                     var t = message.Timestamps;
                     metrics.RecordSend(t.SendNs - Math.Max(t.PublishNs, t.PostprocessEndNs), t.SendNs - t.CaptureNs);
-                    using (subscriber.Writing()) await responses.WriteAsync(message, ended.Token).ConfigureAwait(false);
+                    using (subscriber.Writing()) await responses.WriteAsync(message, giveUp.Token).ConfigureAwait(false);
                     subscriber.CountSent();
                 }
             }

@@ -9,6 +9,7 @@ public sealed class Subscriber : IDisposable
 {
     private readonly MaskPublisher _owner;
     private readonly CancellationTokenSource _evicted = new();
+    private readonly CancellationTokenSource _writeAbandoned = new();
     private long _sent;
     private long _dropped;
     private long _skipped;
@@ -87,6 +88,13 @@ public sealed class Subscriber : IDisposable
     public CancellationToken Evicted => _evicted.Token;
 
     /// <summary>
+    /// Cancelled when a write to this client is to be given up: only for a client that stopped
+    /// reading (its write may never finish). A stream ended for lost video lets the write in progress
+    /// finish, so that the status arrives after it instead of a reset stream.
+    /// </summary>
+    public CancellationToken WriteAbandoned => _writeAbandoned.Token;
+
+    /// <summary>
     /// The status the daemon ended this stream with: RESOURCE_EXHAUSTED to make room for another
     /// viewer, UNAVAILABLE when the video was lost or ended; null while it runs.
     /// </summary>
@@ -98,8 +106,9 @@ public sealed class Subscriber : IDisposable
 
     internal long StalledSince => Volatile.Read(ref _progressTicks);
 
-    internal void End(Status status)
+    internal void End(Status status, bool abandonWrite = false)
     {
+        if (abandonWrite) _writeAbandoned.Cancel();
         EndStatus = status;
         _evicted.Cancel();
     }
@@ -109,6 +118,7 @@ public sealed class Subscriber : IDisposable
         _owner.Remove(this);
         Slot.Dispose();
         _evicted.Dispose();
+        _writeAbandoned.Dispose();
     }
 }
 
@@ -208,7 +218,7 @@ public sealed class MaskPublisher(int maxSubscribers, int maxPerPeer = int.MaxVa
                 $"{_subscribers.Length} streams and {segments} Segment calls are in progress (the limit is {maxSubscribers}; Daemon:Stream:MaxSubscribers), and none has stopped reading"));
         }
         stalled.End(new Status(StatusCode.ResourceExhausted,
-            $"this stream was ended to make room for another viewer: it read nothing for {(now - stalled.StalledSince) / 1000.0:0.#} s while frames were there"));
+            $"this stream was ended to make room for another viewer: it read nothing for {(now - stalled.StalledSince) / 1000.0:0.#} s while frames were there"), abandonWrite: true);
         _subscribers = [.. _subscribers.Where(s => s != stalled)];
     }
 
