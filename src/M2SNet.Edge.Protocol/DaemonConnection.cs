@@ -119,19 +119,22 @@ public sealed class DaemonConnection : IDisposable
     {
         var tls = new SslClientAuthenticationOptions { ApplicationProtocols = [SslApplicationProtocol.Http2] };
         if (options.ClientCertificate is not null) tls.ClientCertificates = [options.ClientCertificate];
-        if (options.TrustedCertificate is { } trusted)
-        {
-            tls.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-            {
-                if (certificate is null) return false;
-                if ((errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None) return false;
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.Add(trusted);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-            };
-        }
+        if (options.TrustedCertificate is { } trusted) tls.RemoteCertificateValidationCallback = Trusting(trusted);
         return tls;
     }
+
+    /// <summary>
+    /// Accepts a server certificate that chains to <paramref name="ca"/> (and names the host), instead
+    /// of the system's store: how a client trusts a site's own CA. Any HttpClient can use it too.
+    /// </summary>
+    public static RemoteCertificateValidationCallback Trusting(X509Certificate2 ca) => (_, certificate, _, errors) =>
+    {
+        if (certificate is null) return false;
+        if ((errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None) return false;
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+    };
 }

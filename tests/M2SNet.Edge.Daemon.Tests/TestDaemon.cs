@@ -50,15 +50,7 @@ public sealed class TestDaemon : IAsyncDisposable
     {
         handler ??= new SocketsHttpHandler();
         if (ca is null) return handler;
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-        {
-            if (certificate is null) return false;
-            using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
-            chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.Add(ca);
-            chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
-            return chain.Build(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-        };
+        handler.SslOptions.RemoteCertificateValidationCallback = DaemonConnection.Trusting(ca);
         return handler;
     }
 

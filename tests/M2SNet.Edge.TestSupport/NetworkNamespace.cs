@@ -46,10 +46,10 @@ public sealed partial class NetworkNamespace : IDisposable
         // One /24 of 198.18.0.0/15 per namespace, chosen from the process id so that test processes side by side do not meet.
         var n = Interlocked.Increment(ref s_count);
         var subnet = (Environment.ProcessId * 7 + n) % 250 + 1;
+        // Interface names fit Linux's 15 characters: 4 + at most 5 + 1 + the count's digits.
         var tag = $"{Environment.ProcessId % 100000}x{n}";
-        var ns = new NetworkNamespace($"m2s-test-{tag}", $"m2sh{tag}"[..Math.Min(15, 4 + tag.Length)],
-            IPAddress.Parse($"198.18.{subnet}.1"), IPAddress.Parse($"198.18.{subnet}.2"));
-        var peer = $"m2sp{tag}"[..Math.Min(15, 4 + tag.Length)];
+        var ns = new NetworkNamespace($"m2s-test-{tag}", $"m2sh{tag}", IPAddress.Parse($"198.18.{subnet}.1"), IPAddress.Parse($"198.18.{subnet}.2"));
+        var peer = $"m2sp{tag}";
         string[][] steps =
         [
             ["netns", "add", ns.Name],
