@@ -236,7 +236,47 @@ fuzzCommand.SetAction(async parse =>
     return report.Passed ? 0 : 1;
 });
 
-var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand, gpuCommand, holdCommand, fuzzCommand };
+var precisionQuick = new Option<bool>("--quick") { Description = "128x128, few rounds, for CI" };
+var precisionOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var precisionThreads = new Option<int>("--threads") { Description = "intra-op threads", DefaultValueFactory = _ => 2 };
+var precisionDemo = new Option<FileInfo?>("--demo") { Description = "the demo model to quantize and score (default: models/m2snet-s-demo.onnx)" };
+var precisionCommand = new Command("precision",
+    "CPU inference at 352: the authors' graph, our float32 and our int8 for M2SNet, MSNet and CHNet; the demo model's int8 mDice drop; int8 M2SNet's per-operator profile.")
+{
+    precisionQuick, precisionOut, precisionThreads, precisionDemo,
+};
+precisionCommand.SetAction(parse =>
+{
+    var demo = parse.GetValue(precisionDemo)?.FullName ?? ReportWriter.InRepository("models/m2snet-s-demo.onnx");
+    var report = PrecisionBenchmark.Run(parse.GetValue(precisionQuick), parse.GetValue(precisionThreads), demo, p => Console.Error.Write($"\r  {p}".PadRight(100)));
+    Console.Error.WriteLine();
+    Console.WriteLine($"ONNX Runtime {report.OnnxRuntime} on CPU, {report.Threads} intra-op threads, batch 1, {report.Size}x{report.Size}, {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores)");
+    Console.WriteLine($"{"model",-8} {"variant",-8} {"median",10} {"p95",10} {"fps",7} {"vs naive",9}");
+    foreach (var m in report.Models)
+    {
+        foreach (var (name, s) in m.Variants)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{m.Architecture,-8} {name,-8} {s.Median,8:F1}ms {s.P95,8:F1}ms {1000 / s.Median,7:F1} {m.Variants[PrecisionBenchmark.Naive].Median / s.Median,8:F2}x"));
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{m.Architecture,-8} int8 vs float32 {m.Int8VsFloat32:F2}x; {m.Int8Layers} convolutions in int8, {m.FloatLayers} float"));
+    }
+    if (report.Demo is { } d)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"demo {d.Model} at {d.Size}: int8 ({d.Method}) mDice {d.DiceInt8:F4} vs float32 {d.DiceFloat32:F4} on {d.Frames} held-out frames (drop {d.Drop:F4}); int8 {d.Int8VsFloat32:F2}x faster ({d.Variants[PrecisionBenchmark.Float32].Median:F1} -> {d.Variants[PrecisionBenchmark.Int8].Median:F1} ms)"));
+    }
+    Console.WriteLine("int8 M2SNet, time per operator type (ONNX Runtime profile):");
+    foreach (var op in report.Profile.Take(10))
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {op.Op,-22} {op.MillisecondsPerFrame,8:F2} ms/frame {op.Share,7:P1}  ({op.Nodes} nodes)"));
+    }
+    Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(precisionOut), "precision", report)}");
+    return 0;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand, gpuCommand, holdCommand, fuzzCommand, precisionCommand };
 return await root.Parse(args).InvokeAsync();
 
 /// <summary>Reports on the caller's thread (System.Progress posts to the thread pool, out of order).</summary>

@@ -16,6 +16,10 @@ public static class ReportWriter
         return path;
     }
 
+    /// <summary>A file of the repository this runs in (found from the working folder up), or null.</summary>
+    public static string? InRepository(string relative) =>
+        RepoRoot() is { } root && File.Exists(Path.Combine(root, relative)) ? Path.Combine(root, relative) : null;
+
     private static string? RepoRoot()
     {
         for (var d = new DirectoryInfo(Environment.CurrentDirectory); d is not null; d = d.Parent)

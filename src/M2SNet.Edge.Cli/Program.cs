@@ -9,6 +9,7 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(ImportCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
+root.Subcommands.Add(QuantizeCommand.Create());
 root.Subcommands.Add(VideoCommand.Create());
 root.Subcommands.Add(BundleCommand.CreateKeygen());
 root.Subcommands.Add(BundleCommand.CreateBundle());

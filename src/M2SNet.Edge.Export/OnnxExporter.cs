@@ -182,16 +182,23 @@ public static class OnnxExporter
     private static ModelManifest.GoldenPair Golden(string onnxPath, bool probability)
     {
         long[] shape = [1, 3, GoldenSize, GoldenSize];
-        var input = RandomImage(shape, seed: 7);
-        var output = RunOnnx(onnxPath, input, shape);
         // The daemon compares in probability space: 0.02 covers execution providers that run in float16.
-        return new ModelManifest.GoldenPair(shape, ModelManifest.GoldenPair.Encode(input), [1, 1, GoldenSize, GoldenSize],
-            ModelManifest.GoldenPair.Encode(output), probability ? "probability" : "logits", 0.02);
+        return Golden(File.ReadAllBytes(onnxPath), RandomImage(shape, seed: 7), shape, probability, 0.02);
     }
 
-    private static float[] RunOnnx(string onnxPath, float[] input, long[] shape)
+    /// <summary>The golden pair of a model: <paramref name="input"/> and what ONNX Runtime on the CPU gives for it.</summary>
+    public static ModelManifest.GoldenPair Golden(byte[] model, float[] input, long[] shape, bool probability, double tolerance)
     {
-        using var session = ProviderSession.Create(onnxPath, new SessionSettings { IntraOpNumThreads = Math.Min(Environment.ProcessorCount, 4) });
+        var output = RunOnnx(model, input, shape);
+        return new ModelManifest.GoldenPair(shape, ModelManifest.GoldenPair.Encode(input), [1, 1, shape[2], shape[3]],
+            ModelManifest.GoldenPair.Encode(output), probability ? "probability" : "logits", tolerance);
+    }
+
+    private static float[] RunOnnx(string onnxPath, float[] input, long[] shape) => RunOnnx(File.ReadAllBytes(onnxPath), input, shape);
+
+    private static float[] RunOnnx(byte[] model, float[] input, long[] shape)
+    {
+        using var session = ProviderSession.Create(model, new SessionSettings { IntraOpNumThreads = Math.Min(Environment.ProcessorCount, 4) });
         using var value = OrtValue.CreateTensorValueFromMemory(input, shape);
         using var outputs = session.Run(ProviderSession.DefaultRun, [InputName], [value], [session.OutputNames[0]]);
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();

@@ -27,6 +27,9 @@ public sealed record SessionSettings
     /// <summary>Profile the session into files starting with this prefix.</summary>
     public string? ProfileOutputPathPrefix { get; init; }
 
+    /// <summary>Write the graph as ORT optimised it (fusions applied) to this file: what actually runs.</summary>
+    public string? OptimizedModelFilePath { get; init; }
+
     public OrtLoggingLevel LogSeverityLevel { get; init; } = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING;
 
     /// <summary>Providers in order of preference; the first one that works is used. CPU by default.</summary>
@@ -55,6 +58,7 @@ public sealed record SessionSettings
                 options.ProfileOutputPathPrefix = ProfileOutputPathPrefix;
                 options.EnableProfiling = true;
             }
+            if (OptimizedModelFilePath is not null) options.OptimizedModelFilePath = OptimizedModelFilePath;
             var spin = AllowSpinning ? "1" : "0";
             var entries = new Dictionary<string, string>(ConfigEntries, StringComparer.Ordinal);
             entries.TryAdd("session.intra_op.allow_spinning", spin);

@@ -44,6 +44,60 @@ public sealed record ModelManifest
 
     [JsonPropertyName("golden")] public required GoldenPair Golden { get; init; }
 
+    /// <summary>
+    /// What the graph computes in: "float32", "int8" (QDQ, from <c>m2s quantize</c>) or "float16"
+    /// (for GPU providers). Manifests written before precision was recorded are float32.
+    /// </summary>
+    [JsonPropertyName("precision")] public string Precision { get; init; } = Precisions.Float32;
+
+    /// <summary>How a reduced-precision model was made from its float32 original, and how it scored against it.</summary>
+    [JsonPropertyName("quantization")] public QuantizationInfo? Quantization { get; init; }
+
+    public static class Precisions
+    {
+        public const string Float32 = "float32";
+        public const string Int8 = "int8";
+        public const string Float16 = "float16";
+    }
+
+    /// <param name="Method">How activation ranges were chosen ("minmax", "percentile-99.99", ...); "none" for float16.</param>
+    /// <param name="FromOnnxSha256">The float32 model it was made from.</param>
+    /// <param name="FloatLayers">Layers left in float, each with the reason.</param>
+    public sealed record QuantizationInfo(
+        [property: JsonPropertyName("method")] string Method,
+        [property: JsonPropertyName("activations")] string Activations,
+        [property: JsonPropertyName("weights")] string Weights,
+        [property: JsonPropertyName("from_onnx_sha256")] string FromOnnxSha256,
+        [property: JsonPropertyName("calibration")] CalibrationInfo? Calibration,
+        [property: JsonPropertyName("accuracy")] AccuracyInfo Accuracy,
+        [property: JsonPropertyName("quantized_layers")] int QuantizedLayers,
+        [property: JsonPropertyName("float_layers")] IReadOnlyList<FloatLayerInfo> FloatLayers);
+
+    /// <param name="Sha256">SHA-256 over the calibration frames' names and bytes, in order.</param>
+    public sealed record CalibrationInfo(
+        [property: JsonPropertyName("source")] string Source,
+        [property: JsonPropertyName("frames")] int Frames,
+        [property: JsonPropertyName("sha256")] string Sha256);
+
+    /// <param name="Reference">"masks" (the frames' ground truth) or "float32 masks" (the float model's own, thresholded).</param>
+    /// <param name="Forced">Written despite a drop over the limit (<c>--force</c>).</param>
+    public sealed record AccuracyInfo(
+        [property: JsonPropertyName("metric")] string Metric,
+        [property: JsonPropertyName("reference")] string Reference,
+        [property: JsonPropertyName("source")] string Source,
+        [property: JsonPropertyName("frames")] int Frames,
+        [property: JsonPropertyName("float32")] double Float32,
+        [property: JsonPropertyName("reduced")] double Reduced,
+        [property: JsonPropertyName("drop")] double Drop,
+        [property: JsonPropertyName("max_drop")] double MaxDrop,
+        [property: JsonPropertyName("passed")] bool Passed,
+        [property: JsonPropertyName("forced")] bool Forced);
+
+    public sealed record FloatLayerInfo(
+        [property: JsonPropertyName("node")] string Node,
+        [property: JsonPropertyName("op")] string Op,
+        [property: JsonPropertyName("reason")] string Reason);
+
     public sealed record ExporterInfo(
         [property: JsonPropertyName("name")] string Name,
         [property: JsonPropertyName("version")] string Version,

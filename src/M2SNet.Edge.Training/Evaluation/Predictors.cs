@@ -30,7 +30,10 @@ public abstract class PredictorBase(int size, float[] mean, float[] std) : IPred
 
     public abstract string Description { get; }
 
-    public float[] Predict(Mat image)
+    public float[] Predict(Mat image) => LogitsToProbability(Run(Preprocess(image)), image.Rows, image.Cols);
+
+    /// <summary>The network's input for an image (BGR, any size): [1, 3, S, S], RGB, normalised.</summary>
+    public float[] Preprocess(Mat image)
     {
         var input = new float[3 * Size * Size];
         Cv2.CvtColor(image, _rgb, ColorConversionCodes.BGR2RGB);
@@ -43,7 +46,7 @@ public abstract class PredictorBase(int size, float[] mean, float[] std) : IPred
             var offset = mean[c] / std[c];
             for (var i = 0; i < plane; i++) input[c * plane + i] = px[3 * i + c] * scale - offset;
         }
-        return LogitsToProbability(Run(input), image.Rows, image.Cols);
+        return input;
     }
 
     /// <summary>The network on one normalised image [1, 3, S, S]; logits [S·S].</summary>
@@ -106,13 +109,24 @@ public sealed class OnnxPredictor : PredictorBase
     private readonly string _output;
 
     public OnnxPredictor(string onnxPath, ModelManifest manifest, int? size = null)
+        : this(ProviderSession.Create(onnxPath), manifest, size, Path.GetFileName(onnxPath))
+    {
+    }
+
+    /// <summary>A graph held in memory (one being made, before it is written).</summary>
+    public OnnxPredictor(byte[] model, ModelManifest manifest, string label, SessionSettings? settings = null)
+        : this(ProviderSession.Create(model, settings), manifest, null, label)
+    {
+    }
+
+    private OnnxPredictor(ProviderSession session, ModelManifest manifest, int? size, string label)
         : base(size ?? (int)manifest.Input.Shape[2], manifest.Input.Mean, manifest.Input.Std)
     {
-        _session = ProviderSession.Create(onnxPath);
+        _session = session;
         _probability = manifest.Output.Semantics == "probability";
         _input = manifest.Input.Name;
         _output = manifest.Output.Name;
-        Description = $"{manifest.ModelId} ({Path.GetFileName(onnxPath)}) on ONNX Runtime ({_session.ExecutionProvider.Name}) at {Size}x{Size}";
+        Description = $"{manifest.ModelId} ({label}) on ONNX Runtime ({_session.ExecutionProvider.Name}) at {Size}x{Size}";
     }
 
     public override string Description { get; }
