@@ -11,5 +11,5 @@ rm -rf "$work"
 ./m2s train --model m2snet-s --data "$work/train" --val "$work/val" --out "$work/run" \
   --epochs 10 --batch-size 8 --size 224 --rates 1 --lr 0.02 --backbone-lr 0.02 --seed 1 \
   --notes "demo model: M2SNet-S trained from scratch on synthetic colonoscopy frames (m2s synth); not for clinical use"
-./m2s export --model m2snet-s --checkpoint "$work/run/best.pth" --size 224 --fp16 --model-version 1.0.0 --out models/m2snet-s-demo.onnx
+./m2s export --model m2snet-s --checkpoint "$work/run/best.pth" --size 224 --fp16-weights --model-version 1.0.0 --out models/m2snet-s-demo.onnx
 ./m2s eval --onnx models/m2snet-s-demo.onnx --data "$work/val" --out "$work/eval"

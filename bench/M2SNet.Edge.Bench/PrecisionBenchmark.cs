@@ -59,11 +59,13 @@ public static class PrecisionBenchmark
         [property: JsonPropertyName("demo")] DemoFigures? Demo,
         [property: JsonPropertyName("int8_m2snet_profile")] IReadOnlyList<OperatorShare> Profile);
 
+    public static readonly IReadOnlyList<string> Architectures = ["m2snet", "msnet", "chnet"];
+
     public const string Naive = "naive";
     public const string Float32 = "float32";
     public const string Int8 = "int8";
 
-    public static Report Run(bool quick, int threads, string? demoModel, Action<string> progress)
+    public static Report Run(bool quick, int threads, string? demoModel, Action<string> progress, IReadOnlyList<string>? architectures = null)
     {
         var size = quick ? 128 : 352;
         var (warmup, iterations) = quick ? (1, 3) : (3, 20);
@@ -76,7 +78,7 @@ public static class PrecisionBenchmark
             var settings = new SessionSettings { IntraOpNumThreads = threads };
             var models = new List<ModelFigures>();
             IReadOnlyList<OperatorShare> profile = [];
-            foreach (var architecture in new[] { "m2snet", "msnet", "chnet" })
+            foreach (var architecture in architectures ?? Architectures)
             {
                 var spec = ModelRegistry.Get(architecture);
                 manual_seed(0);

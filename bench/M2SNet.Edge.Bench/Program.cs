@@ -239,16 +239,19 @@ fuzzCommand.SetAction(async parse =>
 var precisionQuick = new Option<bool>("--quick") { Description = "128x128, few rounds, for CI" };
 var precisionOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
 var precisionThreads = new Option<int>("--threads") { Description = "intra-op threads", DefaultValueFactory = _ => 2 };
+var precisionModels = new Option<string>("--models") { Description = "networks to time, comma-separated", DefaultValueFactory = _ => string.Join(",", PrecisionBenchmark.Architectures) };
+var precisionNoDemo = new Option<bool>("--no-demo") { Description = "skip the demo model" };
 var precisionDemo = new Option<FileInfo?>("--demo") { Description = "the demo model to quantize and score (default: models/m2snet-s-demo.onnx)" };
 var precisionCommand = new Command("precision",
     "CPU inference at 352: the authors' graph, our float32 and our int8 for M2SNet, MSNet and CHNet; the demo model's int8 mDice drop; int8 M2SNet's per-operator profile.")
 {
-    precisionQuick, precisionOut, precisionThreads, precisionDemo,
+    precisionQuick, precisionOut, precisionThreads, precisionDemo, precisionModels, precisionNoDemo,
 };
 precisionCommand.SetAction(parse =>
 {
-    var demo = parse.GetValue(precisionDemo)?.FullName ?? ReportWriter.InRepository("models/m2snet-s-demo.onnx");
-    var report = PrecisionBenchmark.Run(parse.GetValue(precisionQuick), parse.GetValue(precisionThreads), demo, p => Console.Error.Write($"\r  {p}".PadRight(100)));
+    var demo = parse.GetValue(precisionNoDemo) ? null : parse.GetValue(precisionDemo)?.FullName ?? ReportWriter.InRepository("models/m2snet-s-demo.onnx");
+    var report = PrecisionBenchmark.Run(parse.GetValue(precisionQuick), parse.GetValue(precisionThreads), demo, p => Console.Error.Write($"\r  {p}".PadRight(100)),
+        parse.GetValue(precisionModels)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     Console.Error.WriteLine();
     Console.WriteLine($"ONNX Runtime {report.OnnxRuntime} on CPU, {report.Threads} intra-op threads, batch 1, {report.Size}x{report.Size}, {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores)");
     Console.WriteLine($"{"model",-8} {"variant",-8} {"median",10} {"p95",10} {"fps",7} {"vs naive",9}");

@@ -12,13 +12,15 @@ internal static class QuantizeCommand
     {
         var onnx = new Option<FileInfo>("--onnx") { Description = "the float32 model (its manifest .json beside it)", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "the .onnx file to write (the manifest goes beside it as .json)", Required = true };
-        var options = new ReductionOptions(required: true);
+        var int8 = new Option<bool>("--int8") { Description = "int8 (QDQ) for CPU integer kernels (the default)" };
+        var fp16 = new Option<bool>("--fp16") { Description = "float16 weights and activations, for GPU providers (the same accuracy check)" };
+        var options = new ReductionOptions();
         var runtime = new RuntimeOptions();
         var command = new Command("quantize",
             "Reduce an exported float32 model to int8 (static post-training quantization, calibrated on frames) or float16; " +
             "refuses to write it when mDice on held-out frames falls more than --max-drop below float32.")
         {
-            onnx, output,
+            onnx, output, int8, fp16,
         };
         options.AddTo(command);
         command.Options.Add(runtime.OrtLibrary);
@@ -26,8 +28,11 @@ internal static class QuantizeCommand
         {
             var input = parse.GetValue(onnx)!;
             if (!input.Exists) throw new CliException($"model not found: {input.FullName}");
+            if (parse.GetValue(int8) && parse.GetValue(fp16)) throw new CliException("give --int8 or --fp16, not both");
+            var request = options.Request(parse, input.FullName, parse.GetValue(output)!.FullName,
+                parse.GetValue(fp16) ? TargetPrecision.Float16 : TargetPrecision.Int8);
             runtime.InitializeEnvironment(parse);
-            return options.Run(parse, input.FullName, parse.GetValue(output)!.FullName, Stopwatch.StartNew());
+            return ReductionOptions.Run(request, Stopwatch.StartNew());
         }));
         return command;
     }
@@ -36,24 +41,10 @@ internal static class QuantizeCommand
 /// <summary>The options <c>m2s quantize</c> and <c>m2s export --int8/--fp16</c> share, and the run and report.</summary>
 internal sealed class ReductionOptions
 {
-    public ReductionOptions(bool required)
+    public Option<DirectoryInfo?> Calibration { get; } = new("--calibration")
     {
-        Calibration = new Option<DirectoryInfo?>("--calibration")
-        {
-            Description = "frames to calibrate on: a folder of images, or a dataset (images/ + masks/); held-out frames come from it unless --val",
-            Required = false,
-        };
-        Int8 = new Option<bool>("--int8") { Description = "int8 (QDQ) for CPU integer kernels" + (required ? " (the default)" : "") };
-        _required = required;
-    }
-
-    private readonly bool _required;
-
-    public Option<DirectoryInfo?> Calibration { get; }
-
-    public Option<bool> Int8 { get; }
-
-    public Option<bool> Fp16 { get; } = new("--fp16") { Description = "float16 weights and activations, for GPU providers (same accuracy check)" };
+        Description = "frames to calibrate on: a folder of images, or a dataset (images/ + masks/); held-out frames come from it unless --val",
+    };
 
     public Option<int> Frames { get; } = new("--frames") { Description = "at most this many frames from --calibration (and --val)", DefaultValueFactory = _ => 64 };
 
@@ -68,40 +59,43 @@ internal sealed class ReductionOptions
     public void AddTo(Command command)
     {
         command.Options.Add(Calibration);
-        if (_required) command.Options.Add(Int8);
         command.Options.Add(Frames);
         command.Options.Add(Validation);
         command.Options.Add(MaxDrop);
         command.Options.Add(Method);
         command.Options.Add(Force);
-        if (_required) command.Options.Add(Fp16);
     }
 
-    /// <summary>Reduces <paramref name="input"/> into <paramref name="output"/>; 0 written, 1 refused.</summary>
-    public int Run(ParseResult parse, string input, string output, Stopwatch clock, bool fp16 = false)
+    /// <summary>Checks the options before any long work: a mistake is reported before an export, not after.</summary>
+    public QuantizeRequest Request(ParseResult parse, string input, string output, TargetPrecision precision)
     {
-        fp16 |= _required && parse.GetValue(Fp16);
-        if (fp16 && _required && parse.GetValue(Int8)) throw new CliException("give --int8 or --fp16, not both");
         var calibration = parse.GetValue(Calibration);
         var validation = parse.GetValue(Validation);
-        if (calibration is null && !(fp16 && validation is not null))
+        if (precision == TargetPrecision.Int8 && calibration is null) throw new CliException("int8 needs --calibration DIR (frames to calibrate on)");
+        if (calibration is null && validation is null) throw new CliException("float16 needs frames to check accuracy on: --calibration DIR or --val DIR");
+        foreach (var dir in new[] { calibration, validation }.OfType<DirectoryInfo>())
         {
-            throw new CliException(fp16 ? "--fp16 needs frames to check accuracy on: --calibration DIR or --val DIR" : "--int8 needs --calibration DIR (frames to calibrate on)");
+            if (!dir.Exists) throw new CliException($"frame folder not found: {dir.FullName}");
         }
         var frames = parse.GetValue(Frames);
         if (frames < 2) throw new CliException($"--frames must be at least 2, not {frames}");
         var method = parse.GetValue(Method) is { } name ? PostTrainingQuantizer.ParseMethod(name) : (RangeMethod?)null;
-        var request = new QuantizeRequest(input, output, (calibration ?? validation)!.FullName, fp16 ? TargetPrecision.Float16 : TargetPrecision.Int8,
-            frames, validation?.FullName, parse.GetValue(Force), parse.GetValue(MaxDrop), method);
+        return new QuantizeRequest(input, output, (calibration ?? validation)!.FullName, precision, frames,
+            calibration is null ? null : validation?.FullName, parse.GetValue(Force), parse.GetValue(MaxDrop), method);
+    }
 
-        var lastFrame = TimeSpan.Zero;
+    /// <summary>Runs the reduction and prints the check; 0 written, 1 refused.</summary>
+    public static int Run(QuantizeRequest request, Stopwatch clock)
+    {
+        var lastFrame = TimeSpan.FromSeconds(-60);
         void Step(string what)
         {
-            var calibrating = what.StartsWith("calibration pass", StringComparison.Ordinal);
             var counts = what.Split(' ')[^1].Split('/');
-            var last = counts.Length == 2 && counts[0] == counts[1];
-            if (calibrating && !last && clock.Elapsed - lastFrame < TimeSpan.FromSeconds(3)) return;
-            if (calibrating) lastFrame = clock.Elapsed;
+            if (what.StartsWith("calibration pass", StringComparison.Ordinal) && !(counts.Length == 2 && counts[0] == counts[1]))
+            {
+                if (clock.Elapsed - lastFrame < TimeSpan.FromSeconds(3)) return;
+                lastFrame = clock.Elapsed;
+            }
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{clock.Elapsed.TotalSeconds,6:F1}s] {what}"));
         }
         var result = PostTrainingQuantizer.Run(request, new SyncProgress<string>(Step));
@@ -116,7 +110,7 @@ internal sealed class ReductionOptions
         }
         var m = result.Manifest!;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"wrote {result.OnnxPath} ({result.Bytes / 1048576.0:F1} MiB, {m.Precision}, {m.Quantization!.Method} ranges, {result.QuantizedLayers} convolutions reduced, {result.FloatLayers.Count} float) and {Path.GetFileName(Onnx.ModelManifest.PathFor(result.OnnxPath))}, model id {m.ModelId}"));
+            $"wrote {result.OnnxPath} ({result.Bytes / 1048576.0:F1} MiB, {m.Precision}{(m.Precision == "int8" ? $", {m.Quantization!.Method} ranges, {result.QuantizedLayers} convolutions in int8, {result.FloatLayers.Count} float" : "")}) and {Path.GetFileName(Onnx.ModelManifest.PathFor(result.OnnxPath))}, model id {m.ModelId}"));
         return 0;
     }
 }

@@ -15,6 +15,9 @@ namespace M2SNet.Edge.Client;
 /// </summary>
 public static class AdminCommands
 {
+    /// <summary>A model's precision as a daemon reports it; one from before precision was reported runs float32.</summary>
+    internal static string PrecisionText(string precision) => precision.Length > 0 ? precision : "float32";
+
     public static Command Models()
     {
         var command = new Command("models", "The factory model and the stored bundles; which is active and which Rollback returns to.");
@@ -25,7 +28,7 @@ public static class AdminCommands
             var table = new Table().AddColumns("", "key", "model", "input", "signed by", "installed", "origin");
             foreach (var m in list.Models)
             {
-                table.AddRow(m.Active ? "[green]active[/]" : m.Previous ? "previous" : "", Markup.Escape(m.Key), Markup.Escape($"{m.Id} {m.Version} ({m.Architecture})"),
+                table.AddRow(m.Active ? "[green]active[/]" : m.Previous ? "previous" : "", Markup.Escape(m.Key), Markup.Escape($"{m.Id} {m.Version} ({m.Architecture}, {PrecisionText(m.Precision)})"),
                     string.Join("x", m.InputShape.Skip(2).Reverse()), m.Factory ? "(factory)" : m.SignedBy,
                     DateTimeOffset.FromUnixTimeMilliseconds(m.InstalledUnixMs).ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture), Markup.Escape(m.Origin));
             }

@@ -25,7 +25,7 @@ public static class Commands
             Row("ready", info.Ready ? "yes" : $"no: {info.NotReadyReason}");
             if (info.Model is { } m)
             {
-                Row("model", $"{m.Id} {m.Version} ({m.Architecture}), input [{string.Join(", ", m.InputShape)}], threshold {m.Threshold}");
+                Row("model", $"{m.Id} {m.Version} ({m.Architecture}, {AdminCommands.PrecisionText(m.Precision)}), input [{string.Join(", ", m.InputShape)}], threshold {m.Threshold}");
                 Row("onnx sha256", m.OnnxSha256);
             }
             Row("provider", info.ExecutionProvider + (info.ProviderFailures.Count > 0 ? $" (not used: {string.Join("; ", info.ProviderFailures)})" : ""));

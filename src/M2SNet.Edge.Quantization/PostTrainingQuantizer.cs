@@ -88,8 +88,11 @@ public static class PostTrainingQuantizer
         var floatBytes = graph.ToBytes();
 
         var all = CalibrationFrames.Load(request.Calibration, request.Frames);
-        var (calibration, validation) = request.Validation is { } v ? (all, CalibrationFrames.Load(v, request.Frames)) : all.Split();
-        progress?.Report($"{calibration.Frames.Count} calibration frames from {calibration.Source}; {validation.Frames.Count} held-out frames" +
+        // float16 calibrates nothing: every frame can check it.
+        var (calibration, validation) = request.Validation is { } v ? (all, CalibrationFrames.Load(v, request.Frames))
+            : request.Precision == TargetPrecision.Float16 ? (all, all) : all.Split();
+        progress?.Report((request.Precision == TargetPrecision.Int8 ? $"{calibration.Frames.Count} calibration frames from {calibration.Source}; " : "") +
+            $"{validation.Frames.Count} held-out frames" +
             (validation.HasMasks ? " with masks" : " scored against the float32 model's masks"));
 
         using var reference = new OnnxPredictor(floatBytes, manifest, "float32");

@@ -64,12 +64,19 @@ internal sealed class QdqPlan
         foreach (var node in _candidates.Values)
         {
             if (_head.ContainsKey(node.Name)) continue;
+            // A pass-through op runs in 8 bits only on values that already are: quantizing a float
+            // map (a 1-channel box-filter sum) just to resize it costs more than it saves.
+            if (s_passThrough.Contains(node.OpType) && !(_g.Producer.TryGetValue(node.Input[0], out var source) && result.Contains(ProducerOf(source).Name))) continue;
             if (QuantizedInputs(node).Any(floatValues.Contains)) continue;
             if (node.Output.Select((o, i) => node.OpType == "Split" ? o : EffectiveOutput(node)).Any(floatValues.Contains)) continue;
             result.Add(node.Name);
         }
         return result;
     }
+
+    /// <summary>The node whose 8-bit output a value is: a fused Relu stands for its producer.</summary>
+    private NodeProto ProducerOf(NodeProto node) =>
+        node.OpType == "Relu" && _g.Producer.TryGetValue(node.Input[0], out var p) && _fusedRelu.TryGetValue(p.Name, out var relu) && relu == node ? p : node;
 
     /// <summary>Why each node that could be 8-bit is not, for the report.</summary>
     public List<FloatLayer> FloatLayers(IReadOnlySet<string> int8, IReadOnlyDictionary<string, string> valueReasons)
@@ -255,7 +262,7 @@ internal sealed class QdqPlan
             "Add" => node.Input.Count == 2 && node.Input.All(Activation),
             "Concat" => node.Input.All(Activation),
             "MaxPool" => node.Output.Count == 1 && Activation(node.Input[0]),
-            "AveragePool" or "Resize" or "Split" => Activation(node.Input[0]),
+            "Resize" or "Split" => Activation(node.Input[0]),
             _ => false,
         };
     }

@@ -15,7 +15,8 @@ public sealed record StoredModelRecord(
     [property: JsonPropertyName("signed_by")] string SignedBy,
     [property: JsonPropertyName("installed_utc")] DateTimeOffset Installed,
     [property: JsonPropertyName("origin")] string Origin,
-    [property: JsonPropertyName("input_shape")] long[] InputShape);
+    [property: JsonPropertyName("input_shape")] long[] InputShape,
+    [property: JsonPropertyName("precision")] string Precision = Onnx.ModelManifest.Precisions.Float32);
 
 /// <summary>Which model runs, and which one Rollback returns to; keys of the store or "factory".</summary>
 public sealed record ModelStoreState(
@@ -81,7 +82,7 @@ public sealed partial class ModelStore
             return JsonSerializer.Deserialize<StoredModelRecord>(File.ReadAllText(Path.Combine(target, RecordFile)), s_json)!;
         }
         if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
-        var record = new StoredModelRecord(key, m.ModelId, m.Version, m.Architecture, m.OnnxSha256, validated.KeyId, DateTimeOffset.UtcNow, origin, m.Input.Shape);
+        var record = new StoredModelRecord(key, m.ModelId, m.Version, m.Architecture, m.OnnxSha256, validated.KeyId, DateTimeOffset.UtcNow, origin, m.Input.Shape, m.Precision);
         DurableFile.WriteAllText(Path.Combine(stagingDirectory, RecordFile), JsonSerializer.Serialize(record, s_json));
         Directory.Move(stagingDirectory, target);
         DurableFile.FlushDirectory(_models);

@@ -49,6 +49,7 @@ public sealed class ModelUpdater : IDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ModelStore? _store;
     private readonly string? _storeProblem;
+    private string? _factoryChoice;
     /// <summary>The factory model as its manifest on disk describes it (read when asked: the file is the truth).</summary>
     private StoredModelRecord? Factory => ReadFactoryRecord();
 
@@ -263,11 +264,55 @@ public sealed class ModelUpdater : IDisposable
         return new ModelEntry(record, record.Key == state.Active, record.Key == state.Previous);
     }
 
-    /// <summary>The model installed with the daemon (Daemon:Model:Path): trusted as part of the image, checked against its manifest, self-tested and warmed up.</summary>
+    /// <summary>
+    /// The model installed with the daemon (Daemon:Model:Path): trusted as part of the image, checked
+    /// against its manifest, self-tested and warmed up. A list of paths (comma-separated; by default
+    /// the demo model in float32 and in int8) names alternatives of one model: each is loaded and
+    /// self-tested, and the fastest that passes runs, timed here on this machine's provider.
+    /// </summary>
     private SegmentationModel LoadFactory()
     {
+        var paths = FactoryPaths;
+        if (paths.Count == 1) return LoadFactoryCandidate(paths[0], timedRuns: 0).Model;
+        var trials = new List<FactoryTrial>();
+        SegmentationModel? best = null;
+        foreach (var path in paths)
+        {
+            try
+            {
+                var (model, median) = LoadFactoryCandidate(path, FactoryTimedRuns);
+                trials.Add(new FactoryTrial(path, model.Manifest.Precision, median, null));
+                if (FactoryChoice.Fastest(trials) == trials.Count - 1)
+                {
+                    best?.Dispose();
+                    best = model;
+                }
+                else
+                {
+                    model.Dispose();
+                }
+            }
+            catch (Exception e) when (e is ModelLoadException or ExecutionProviderException)
+            {
+                _log.LogWarning("Factory model {Path} not used: {Reason}", Path.GetFileName(path), e.Message);
+                trials.Add(new FactoryTrial(path, "", null, e.Message));
+            }
+        }
+        if (best is null)
+        {
+            throw new ModelLoadException("no factory model passed its checks: " + string.Join("; ", trials.Select(t => $"{Path.GetFileName(t.Path)}: {t.Failure}")));
+        }
+        _factoryChoice = trials[FactoryChoice.Fastest(trials)].Path;
+        _log.LogInformation("Factory model {Chosen}: {Trials}", Path.GetFileName(_factoryChoice), FactoryChoice.Describe(trials));
+        return best;
+    }
+
+    /// <summary>Runs timed after warm-up to compare alternatives of the factory model.</summary>
+    private const int FactoryTimedRuns = 7;
+
+    private (SegmentationModel Model, double MedianMs) LoadFactoryCandidate(string path, int timedRuns)
+    {
         var o = _options.Model;
-        var path = FactoryPath;
         _state.Set(Readiness.Starting, $"loading {Path.GetFileName(path)}");
         var model = SegmentationModel.Load(path, SessionSettingsFor(o, _options.Models.ResolveStateDirectory()));
         try
@@ -276,17 +321,24 @@ public sealed class ModelUpdater : IDisposable
             {
                 _log.LogWarning("Execution provider {Provider} not used: {Reason}", failure.Provider.Name, failure.Reason);
             }
-            _state.Set(Readiness.Starting, "self-test on the manifest's golden input");
+            _state.Set(Readiness.Starting, $"self-test of {Path.GetFileName(path)} on the manifest's golden input");
             var worst = model.SelfTest();
             _state.Set(Readiness.Starting, "warming up");
+            var times = new List<double>(timedRuns);
             using (var buffers = model.CreateBuffers())
             {
                 for (var i = 0; i < Math.Max(1, o.WarmupRuns); i++) model.Run(buffers);
+                for (var i = 0; i < timedRuns; i++)
+                {
+                    var started = Stopwatch.GetTimestamp();
+                    model.Run(buffers);
+                    times.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                }
             }
             var m = model.Manifest;
-            _log.LogInformation("Model {Id} {Version} ({Architecture}, {Height}x{Width}) ready on {Provider}; self-test max |Δp| {Worst:0.####}",
-                m.ModelId, m.Version, m.Architecture, model.Height, model.Width, model.ExecutionProvider.Name, worst);
-            return model;
+            _log.LogInformation("Model {Id} {Version} ({Architecture}, {Precision}, {Height}x{Width}) ready on {Provider}; self-test max |Δp| {Worst:0.####}",
+                m.ModelId, m.Version, m.Architecture, m.Precision, model.Height, model.Width, model.ExecutionProvider.Name, worst);
+            return (model, times.Count == 0 ? 0 : times.Order().ElementAt(times.Count / 2));
         }
         catch
         {
@@ -295,14 +347,18 @@ public sealed class ModelUpdater : IDisposable
         }
     }
 
-    private string FactoryPath => Path.IsPathRooted(_options.Model.Path) ? _options.Model.Path : Path.Combine(AppContext.BaseDirectory, _options.Model.Path);
+    private IReadOnlyList<string> FactoryPaths => _options.Model.Path.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(p => Path.IsPathRooted(p) ? p : Path.Combine(AppContext.BaseDirectory, p)).ToList();
+
+    /// <summary>The factory model that runs (or would): the one chosen among alternatives, else the first.</summary>
+    private string FactoryPath => _factoryChoice ?? FactoryPaths[0];
 
     private StoredModelRecord? ReadFactoryRecord()
     {
         try
         {
             var m = Onnx.ModelManifest.FromJson(File.ReadAllText(Onnx.ModelManifest.PathFor(FactoryPath)));
-            return new StoredModelRecord(ModelStore.FactoryKey, m.ModelId, m.Version, m.Architecture, m.OnnxSha256, "", File.GetLastWriteTimeUtc(FactoryPath), "factory", m.Input.Shape);
+            return new StoredModelRecord(ModelStore.FactoryKey, m.ModelId, m.Version, m.Architecture, m.OnnxSha256, "", File.GetLastWriteTimeUtc(FactoryPath), "factory", m.Input.Shape, m.Precision);
         }
         catch (Exception e) when (e is IOException or System.Text.Json.JsonException or UnauthorizedAccessException)
         {

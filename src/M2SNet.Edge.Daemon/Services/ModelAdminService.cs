@@ -150,6 +150,7 @@ public sealed class ModelAdminService(ModelUpdater updater, ILogger<ModelAdminSe
             Factory = entry.Factory,
             InstalledUnixMs = r.Installed.ToUnixTimeMilliseconds(),
             Origin = r.Origin,
+            Precision = r.Precision,
         };
         message.InputShape.AddRange(r.InputShape);
         return message;

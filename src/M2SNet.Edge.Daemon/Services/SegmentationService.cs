@@ -195,6 +195,7 @@ public sealed class SegmentationService(
                 Architecture = m.Architecture,
                 OnnxSha256 = m.OnnxSha256,
                 Threshold = (float)m.Output.Threshold,
+                Precision = m.Precision,
             };
             info.Model.InputShape.AddRange([1, 3, stages.Model.Height, stages.Model.Width]);
             info.ExecutionProvider = stages.Model.ExecutionProvider.Name;
