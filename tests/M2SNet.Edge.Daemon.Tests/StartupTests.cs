@@ -242,4 +242,41 @@ public sealed class StartupTests
         Assert.Equal(3, code);
         Assert.Contains("cannot listen", err);
     }
+
+    [Fact]
+    public async Task Of_the_factory_model_alternatives_one_that_fails_is_passed_over_and_the_precision_is_reported()
+    {
+        var int8 = Path.Combine(AppContext.BaseDirectory, "models", "m2snet-s-demo-int8.onnx");
+        var manifest = M2SNet.Edge.Onnx.ModelManifest.FromJson(File.ReadAllText(Path.ChangeExtension(int8, ".json")));
+        await using var daemon = await TestDaemon.StartAsync(new Dictionary<string, string?>
+        {
+            ["Daemon:Model:Path"] = $"/nonexistent/model.onnx, {int8}",
+        });
+
+        var info = await daemon.Client.GetInfoAsync(new GetInfoRequest(), Call());
+        Assert.True(info.Ready, info.NotReadyReason);
+        Assert.Equal(manifest.ModelId, info.Model.Id);
+        Assert.Equal("int8", info.Model.Precision);
+        var factory = (await daemon.Admin.ListModelsAsync(new ListModelsRequest(), Call())).Models.Single(m => m.Factory);
+        Assert.Equal(manifest.ModelId, factory.Id);
+        Assert.Equal("int8", factory.Precision);
+    }
+
+    [Fact]
+    public async Task Of_two_alternatives_that_pass_one_runs_and_the_daemon_says_which()
+    {
+        await using var daemon = await TestDaemon.StartAsync(new Dictionary<string, string?>
+        {
+            ["Daemon:Model:Path"] = "models/m2snet-s-demo.onnx,models/m2snet-s-demo-int8.onnx",
+        });
+
+        var info = await daemon.Client.GetInfoAsync(new GetInfoRequest(), Call());
+        Assert.True(info.Ready, info.NotReadyReason);
+        var ids = new[] { "m2snet-s-demo.json", "m2snet-s-demo-int8.json" }.Select(f =>
+            M2SNet.Edge.Onnx.ModelManifest.FromJson(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "models", f))))
+            .ToDictionary(m => m.ModelId, m => m.Precision);
+        Assert.Contains(info.Model.Id, ids.Keys);
+        Assert.Equal(ids[info.Model.Id], info.Model.Precision);
+        Assert.Equal(info.Model.Id, (await daemon.Admin.ListModelsAsync(new ListModelsRequest(), Call())).Models.Single(m => m.Factory).Id);
+    }
 }

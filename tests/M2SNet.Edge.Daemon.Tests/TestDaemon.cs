@@ -76,6 +76,8 @@ public sealed class TestDaemon : IAsyncDisposable
         ["Daemon:Source:Uri"] = TestVideo.Path_,
         ["Daemon:Endpoints:Grpc"] = "http://127.0.0.1:0",
         ["Daemon:Endpoints:Http"] = "http://127.0.0.1:0",
+        // One model: among alternatives the daemon keeps the fastest, and tests do not depend on speed.
+        ["Daemon:Model:Path"] = "models/m2snet-s-demo.onnx",
         ["Daemon:Model:Threads"] = "1",
         ["Daemon:Model:WarmupRuns"] = "1",
         ["Logging:LogLevel:Default"] = "Warning",

@@ -160,8 +160,12 @@ public sealed class SourceOptions
 
 public sealed class ModelOptions
 {
-    /// <summary>The ONNX file; its manifest (model.json) sits next to it. Relative paths are from the daemon's folder.</summary>
-    public string Path { get; set; } = "models/m2snet-s-demo.onnx";
+    /// <summary>
+    /// The ONNX file; its manifest (model.json) sits next to it. Relative paths are from the daemon's
+    /// folder. Several files, comma-separated, are alternatives of one model (float32 and int8): each
+    /// is self-tested and timed at start, and the fastest that passes runs.
+    /// </summary>
+    public string Path { get; set; } = "models/m2snet-s-demo.onnx,models/m2snet-s-demo-int8.onnx";
 
     /// <summary>
     /// Execution providers in order of preference, comma-separated (TensorRT, CUDA, DirectML, CPU);
