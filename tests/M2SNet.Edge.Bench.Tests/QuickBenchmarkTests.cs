@@ -42,6 +42,26 @@ public sealed class QuickBenchmarkTests
     }
 
     [Fact]
+    public void Precision_quick_run_times_three_forms_of_every_network_and_scores_the_demo_model()
+    {
+        var demo = Path.Combine(TestSupport.Reference.RepositoryRoot(), "models", "m2snet-s-demo.onnx");
+        var report = PrecisionBenchmark.Run(quick: true, threads: 2, demo, _ => { });
+
+        Assert.Equal(PrecisionBenchmark.Architectures, report.Models.Select(m => m.Architecture));
+        Assert.All(report.Models, m =>
+        {
+            Assert.Equal([PrecisionBenchmark.Float32, PrecisionBenchmark.Int8, PrecisionBenchmark.Naive], m.Variants.Keys.Order());
+            Assert.Equal(m.Variants[PrecisionBenchmark.Naive].Median / m.Variants[PrecisionBenchmark.Int8].Median, m.Int8VsNaive, 1e-9);
+            Assert.True(m.Int8Layers > 0);
+            Assert.True(m.Bytes[PrecisionBenchmark.Int8] < m.Bytes[PrecisionBenchmark.Float32], "int8 weights take a quarter of the room");
+        });
+        Assert.NotNull(report.Demo);
+        Assert.True(report.Demo.Drop <= 0.01, $"the demo model loses {report.Demo.Drop} mDice in int8");
+        Assert.Contains(report.Profile, op => op.Op == "QLinearConv");
+        Assert.Equal(1, report.Profile.Sum(op => op.Share), 1e-6);
+    }
+
+    [Fact]
     public void Train_step_quick_run_reports_images_per_second_for_both_forms()
     {
         var report = TrainStepBenchmark.Run(quick: true, threads: 2, _ => { });
