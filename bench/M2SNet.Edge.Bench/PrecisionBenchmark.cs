@@ -57,7 +57,8 @@ public static class PrecisionBenchmark
         [property: JsonPropertyName("quick")] bool Quick,
         [property: JsonPropertyName("models")] IReadOnlyList<ModelFigures> Models,
         [property: JsonPropertyName("demo")] DemoFigures? Demo,
-        [property: JsonPropertyName("int8_m2snet_profile")] IReadOnlyList<OperatorShare> Profile);
+        [property: JsonPropertyName("int8_m2snet_profile")] IReadOnlyList<OperatorShare> Profile,
+        [property: JsonPropertyName("int8_m2snet_slowest_nodes")] IReadOnlyList<OperatorShare> SlowestNodes);
 
     public static readonly IReadOnlyList<string> Architectures = ["m2snet", "msnet", "chnet"];
 
@@ -78,6 +79,7 @@ public static class PrecisionBenchmark
             var settings = new SessionSettings { IntraOpNumThreads = threads };
             var models = new List<ModelFigures>();
             IReadOnlyList<OperatorShare> profile = [];
+            IReadOnlyList<OperatorShare> slowest = [];
             foreach (var architecture in architectures ?? Architectures)
             {
                 var spec = ModelRegistry.Get(architecture);
@@ -101,11 +103,11 @@ public static class PrecisionBenchmark
                 if (architecture == "m2snet")
                 {
                     progress("m2snet: profiling int8 per operator");
-                    profile = Profile(int8.OnnxPath, size, threads, quick ? 2 : 10, dir.FullName);
+                    (profile, slowest) = Profile(int8.OnnxPath, size, threads, quick ? 2 : 10, dir.FullName);
                 }
             }
             var demo = demoModel is null ? null : Demo(demoModel, dir.FullName, quick, settings, warmup, iterations, progress);
-            return new Report("precision", MachineInfo.Current(), OrtEnvironment.Instance.Version, threads, size, quick, models, demo, profile);
+            return new Report("precision", MachineInfo.Current(), OrtEnvironment.Instance.Version, threads, size, quick, models, demo, profile, slowest);
         }
         finally
         {
@@ -160,8 +162,8 @@ public static class PrecisionBenchmark
         }
     }
 
-    /// <summary>ONNX Runtime's own profile of <paramref name="runs"/> runs, summed per operator type.</summary>
-    private static IReadOnlyList<OperatorShare> Profile(string model, int size, int threads, int runs, string dir)
+    /// <summary>ONNX Runtime's own profile of <paramref name="runs"/> runs, summed per operator type; and the slowest nodes (Op is "node (op)").</summary>
+    private static (IReadOnlyList<OperatorShare> PerOp, IReadOnlyList<OperatorShare> Slowest) Profile(string model, int size, int threads, int runs, string dir)
     {
         var prefix = Path.Combine(dir, "int8-profile");
         var image = OnnxExporter.RandomImage([1, 3, size, size], seed: 3);
@@ -176,6 +178,7 @@ public static class PrecisionBenchmark
             file = session.EndProfiling();
         }
         var perOp = new Dictionary<string, (double Micros, HashSet<string> Nodes)>(StringComparer.Ordinal);
+        var perNode = new Dictionary<string, double>(StringComparer.Ordinal);
         using var json = JsonDocument.Parse(File.ReadAllText(file));
         foreach (var e in json.RootElement.EnumerateArray())
         {
@@ -186,12 +189,16 @@ public static class PrecisionBenchmark
             if (!perOp.TryGetValue(key, out var entry)) perOp[key] = entry = (0, new HashSet<string>(StringComparer.Ordinal));
             perOp[key] = (entry.Micros + e.GetProperty("dur").GetDouble(), entry.Nodes);
             entry.Nodes.Add(name);
+            var node = $"{name[..^"_kernel_time".Length]} ({key})";
+            perNode[node] = perNode.GetValueOrDefault(node) + e.GetProperty("dur").GetDouble();
         }
         var total = perOp.Values.Sum(v => v.Micros);
         // Averaged over every run, the first (with its allocations) included.
-        return perOp.OrderByDescending(p => p.Value.Micros)
+        return (perOp.OrderByDescending(p => p.Value.Micros)
             .Select(p => new OperatorShare(p.Key, p.Value.Micros / 1000 / (runs + 1), total > 0 ? p.Value.Micros / total : 0, p.Value.Nodes.Count))
-            .ToList();
+            .ToList(),
+            perNode.OrderByDescending(p => p.Value).Take(15)
+            .Select(p => new OperatorShare(p.Key, p.Value / 1000 / (runs + 1), total > 0 ? p.Value / total : 0, 1)).ToList());
     }
 
     /// <summary>Running batch-norm statistics from two training-mode batches, as a trained network has them.</summary>

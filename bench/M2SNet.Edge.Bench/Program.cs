@@ -275,6 +275,11 @@ precisionCommand.SetAction(parse =>
     {
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {op.Op,-22} {op.MillisecondsPerFrame,8:F2} ms/frame {op.Share,7:P1}  ({op.Nodes} nodes)"));
     }
+    Console.WriteLine("int8 M2SNet, slowest nodes:");
+    foreach (var op in report.SlowestNodes.Take(10))
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {op.Op,-60} {op.MillisecondsPerFrame,8:F2} ms/frame {op.Share,7:P1}"));
+    }
     Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(precisionOut), "precision", report)}");
     return 0;
 });

@@ -71,9 +71,9 @@ internal sealed class OnnxOps : IOps<string>
         nn.MaxPool2d p => Emit("MaxPool", [x], Same(x, scale: p.Stride),
             Attr.Ints("kernel_shape", p.KernelSize, p.KernelSize), Attr.Ints("strides", p.Stride, p.Stride),
             Attr.Ints("pads", p.Padding, p.Padding, p.Padding, p.Padding), Attr.Int("ceil_mode", p.CeilMode ? 1 : 0)),
-        nn.AvgPool2d p => p.KernelSize == 1 && p.Stride == 1 && p.Padding == 0
-            ? x // the v1b shortcut's stride-1 pool is the identity
-            : Emit("AveragePool", [x], Same(x, scale: p.Stride),
+        nn.AvgPool2d p when p.KernelSize == 1 && p.Stride == 1 && p.Padding == 0 => x, // the v1b shortcut's stride-1 pool is the identity
+        nn.AvgPool2d p when _form == GraphForm.Optimised && (p.CountIncludePad || (p.Padding == 0 && p.KernelSize == p.Stride)) => MeanConv(x, p),
+        nn.AvgPool2d p => Emit("AveragePool", [x], Same(x, scale: p.Stride),
                 Attr.Ints("kernel_shape", p.KernelSize, p.KernelSize), Attr.Ints("strides", p.Stride, p.Stride),
                 Attr.Ints("pads", p.Padding, p.Padding, p.Padding, p.Padding), Attr.Int("ceil_mode", p.CeilMode ? 1 : 0),
                 Attr.Int("count_include_pad", p.CountIncludePad ? 1 : 0)),
@@ -207,6 +207,21 @@ internal sealed class OnnxOps : IOps<string>
             Attr.Ints("pads", padding, padding, padding, padding), Attr.Ints("dilations", dilation, dilation), Attr.Int("group", groups));
         _convs[y] = new PendingConv(w, b, weight, bias, outChannels, inChannels, kernel);
         return y;
+    }
+
+    /// <summary>
+    /// A window mean as a depthwise convolution with weights 1/k²: the same values where every
+    /// window is whole or its padding counts (the v1b shortcut's pool has kernel = stride on maps
+    /// that are multiples of it, as inputs are multiples of 32), and one op ONNX Runtime runs well
+    /// in float and in int8 (its QLinearAveragePool is a slow generic kernel).
+    /// </summary>
+    private string MeanConv(string x, nn.AvgPool2d p)
+    {
+        var channels = _info[x].Channels;
+        var k = p.KernelSize;
+        var weight = new float[channels * k * k];
+        Array.Fill(weight, 1f / (k * k));
+        return EmitConv(x, _names.GetValueOrDefault(p) ?? "pool", weight, new float[channels], 1, channels, k, p.Stride, p.Padding, channels);
     }
 
     /// <summary>Batch norm in eval mode: y = (x − mean)·γ/√(var + ε) + β, folded into whatever linear map precedes it.</summary>

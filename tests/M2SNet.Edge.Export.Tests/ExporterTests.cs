@@ -66,8 +66,11 @@ public sealed class ExporterTests : IDisposable
         var naiveOps = OpCounts(naive.OnnxPath);
         Assert.Equal(0, naiveOps.GetValueOrDefault("ReduceSum"));
         Assert.True(optimisedOps["ReduceSum"] > 0);
-        // Four all-ones filters per unit, ten units: 40 heavy convolutions in the naive graph.
-        Assert.Equal(40, naiveOps["Conv"] - (optimisedOps["Conv"] - 40));
+        // Four all-ones filters per unit, ten units: 40 heavy convolutions in the naive graph. Ours
+        // has 40 light ones in their place (1×1 from the box filter), and writes the backbone's
+        // seven window means (AveragePool in the authors' graph) as depthwise convolutions.
+        Assert.Equal(7, naiveOps["AveragePool"]);
+        Assert.Equal(40, naiveOps["Conv"] - (optimisedOps["Conv"] - 40 - 7));
         // Batch norms are all folded.
         Assert.False(optimisedOps.ContainsKey("BatchNormalization"));
         // The authors' graph resizes 15 times, 5 of them between levels of the same size; ours
