@@ -100,7 +100,11 @@ internal sealed class ReductionOptions
         }
         var result = PostTrainingQuantizer.Run(request, new SyncProgress<string>(Step));
         var a = result.Accuracy;
-        foreach (var layer in result.FloatLayers) Console.WriteLine($"float: {layer.Node} ({layer.OpType}): {layer.Reason}");
+        foreach (var group in result.FloatLayers.GroupBy(l => l.Reason))
+        {
+            var names = group.Select(l => l.Node).ToList();
+            Console.WriteLine($"float: {names.Count} {group.First().OpType}{(names.Count == 1 ? "" : "s")} ({string.Join(", ", names.Take(4))}{(names.Count > 4 ? ", ..." : "")}): {group.Key}");
+        }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"accuracy: {a.Metric} {a.Reduced:F4} against float32 {a.Float32:F4} on {a.Frames} held-out frames ({a.Reference}): drop {a.Drop:F4}, limit {a.MaxDrop:F4}: {(a.Passed ? "PASS" : a.Forced ? "FAIL (forced)" : "FAIL")}"));
         if (!result.Written)

@@ -64,9 +64,10 @@ internal sealed class QdqPlan
         foreach (var node in _candidates.Values)
         {
             if (_head.ContainsKey(node.Name)) continue;
-            // A pass-through op runs in 8 bits only on values that already are: quantizing a float
-            // map (a 1-channel box-filter sum) just to resize it costs more than it saves.
-            if (s_passThrough.Contains(node.OpType) && !(_g.Producer.TryGetValue(node.Input[0], out var source) && result.Contains(ProducerOf(source).Name))) continue;
+            // Ops that only move or combine values run in 8 bits only where some input already is:
+            // quantizing float maps (a box-filter sum, the |a - b| of a subtraction unit) just to
+            // resize or add them costs more than it saves.
+            if (node.OpType != "Conv" && !QuantizedInputs(node).Any(i => _g.Producer.TryGetValue(i, out var source) && result.Contains(ProducerOf(source).Name))) continue;
             if (QuantizedInputs(node).Any(floatValues.Contains)) continue;
             if (node.Output.Select((o, i) => node.OpType == "Split" ? o : EffectiveOutput(node)).Any(floatValues.Contains)) continue;
             result.Add(node.Name);
@@ -82,6 +83,10 @@ internal sealed class QdqPlan
     public List<FloatLayer> FloatLayers(IReadOnlySet<string> int8, IReadOnlyDictionary<string, string> valueReasons)
     {
         var layers = new List<FloatLayer>();
+        foreach (var node in _g.Graph.Node.Where(n => n.OpType == "Conv" && !_candidates.ContainsKey(n.Name) && IsBroadcastConv(n)))
+        {
+            layers.Add(new FloatLayer(node.Name, node.OpType, "one input channel: a broadcast multiply-add, cheaper in float than quantized and dequantized"));
+        }
         foreach (var node in _candidates.Values.Where(n => !int8.Contains(n.Name) && n.OpType == "Conv"))
         {
             var reason = _head.TryGetValue(node.Name, out var why) ? why
@@ -257,8 +262,11 @@ internal sealed class QdqPlan
         bool Activation(string v) => v.Length > 0 && !_g.IsConstant(v) && _floatValues.Contains(v);
         return node.OpType switch
         {
+            // A convolution from one channel (the box filter's mean spread to C channels) is a
+            // broadcast multiply-add: cheaper in float than quantized, dequantized and subtracted.
             "Conv" => node.Input.Count >= 2 && Activation(node.Input[0]) && _g.Initializers.TryGetValue(node.Input[1], out var w)
-                && w.DataType == (int)DataType.Float && (node.Input.Count < 3 || node.Input[2].Length == 0 || _g.IsConstant(node.Input[2])),
+                && w.DataType == (int)DataType.Float && (node.Input.Count < 3 || node.Input[2].Length == 0 || _g.IsConstant(node.Input[2]))
+                && !IsBroadcastConv(node),
             "Add" => node.Input.Count == 2 && node.Input.All(Activation),
             "Concat" => node.Input.All(Activation),
             "MaxPool" => node.Output.Count == 1 && Activation(node.Input[0]),
@@ -266,6 +274,10 @@ internal sealed class QdqPlan
             _ => false,
         };
     }
+
+    private bool IsBroadcastConv(NodeProto conv) =>
+        _g.Initializers.TryGetValue(conv.Input[1], out var w) && w.Dims.Count == 4 && w.Dims[1] == 1
+        && (conv.Attribute.FirstOrDefault(a => a.Name == "group")?.I ?? 1) == 1;
 
     private IEnumerable<string> QuantizedInputs(NodeProto node) => node.OpType switch
     {

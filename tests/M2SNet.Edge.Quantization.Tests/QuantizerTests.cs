@@ -69,10 +69,14 @@ public sealed class QuantizerTests(QuantizerTests.DemoInt8 demo) : IClassFixture
         var nodes = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimised)).Graph.Node;
         var ops = nodes.GroupBy(n => n.OpType).ToDictionary(g => g.Key, g => g.Count());
 
-        // Every convolution but the output head runs as QLinearConv; residual adds and concatenations in 8 bits too.
+        // Every convolution runs as QLinearConv but those the report names float: the output head and
+        // the box filters' spreads from one channel; residual adds and concatenations in 8 bits too.
         Assert.Equal(demo.Result.QuantizedLayers, ops.GetValueOrDefault("QLinearConv"));
-        Assert.True(demo.Result.QuantizedLayers >= 140, $"{demo.Result.QuantizedLayers} convolutions in int8");
-        Assert.True(ops.GetValueOrDefault("Conv") + ops.GetValueOrDefault("FusedConv") <= 1, string.Join(", ", ops.Select(p => $"{p.Key} {p.Value}")));
+        Assert.True(demo.Result.QuantizedLayers >= 100, $"{demo.Result.QuantizedLayers} convolutions in int8");
+        // (ONNX Runtime merges float convolutions that repeat the same work, so it may run fewer.)
+        Assert.InRange(ops.GetValueOrDefault("Conv") + ops.GetValueOrDefault("FusedConv"), 1, demo.Result.FloatLayers.Count);
+        Assert.Single(demo.Result.FloatLayers, f => f.Reason.Contains("logits", StringComparison.Ordinal));
+        Assert.Equal(40, demo.Result.FloatLayers.Count(f => f.Reason.StartsWith("one input channel", StringComparison.Ordinal)));
         Assert.True(ops.GetValueOrDefault("QLinearAdd") > 0);
         Assert.True(ops.GetValueOrDefault("QLinearConcat") > 0);
         Assert.False(ops.ContainsKey("Relu"), "a Relu before a Q whose zero point is 0 is dropped");
