@@ -284,7 +284,31 @@ precisionCommand.SetAction(parse =>
     return 0;
 });
 
-var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand, gpuCommand, holdCommand, fuzzCommand, precisionCommand };
+var tailQuick = new Option<bool>("--quick") { Description = "one 4 s run of each, for CI" };
+var tailOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var tailCommand = new Command("tail",
+    "The pipeline's overhead (all but inference) at 1080p30, 1 client: the layout before issue 18 (preprocessing on its own thread, decoding at equal priority) and now, alternated in one run.")
+{
+    tailQuick, tailOut,
+};
+tailCommand.SetAction(async parse =>
+{
+    var report = await PipelineTailBenchmark.RunAsync(parse.GetValue(tailQuick), new SyncProgress(p => Console.Error.WriteLine($"  {p}")));
+    Console.WriteLine($"m2s-edged, 1080p30 sample, model {report.Model}, {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores), {report.Rounds} round(s) of {report.Seconds:0} s each");
+    Console.WriteLine($"  {"(ms)",-34} {"p50",7} {"p95",7} {"p99",7} {"max",7}");
+    foreach (var layout in new[] { report.Before, report.After })
+    {
+        foreach (var (name, f) in new[] { ("overhead (all but inference)", layout.Overhead), ("queued in hand-offs", layout.Queued), ("capture → received", layout.CaptureToReceived) })
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {layout.Name + ": " + name,-34} {f.P50,7:F2} {f.P95,7:F2} {f.P99,7:F2} {f.Max,7:F2}"));
+        }
+    }
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"overhead p99 after / before: {report.P99Ratio:F2} (goal: 3 ms p99)"));
+    Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(tailOut), "pipeline-tail", report)}");
+    return 0;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand, gpuCommand, holdCommand, fuzzCommand, precisionCommand, tailCommand };
 return await root.Parse(args).InvokeAsync();
 
 /// <summary>Reports on the caller's thread (System.Progress posts to the thread pool, out of order).</summary>

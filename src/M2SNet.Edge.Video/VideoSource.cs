@@ -49,6 +49,13 @@ public sealed record VideoSourceOptions
     public RegionOfInterestMode RegionOfInterest { get; init; } = RegionOfInterestMode.None;
 
     public Rect? FixedRegion { get; init; }
+
+    /// <summary>
+    /// How much nicer than the process the capture thread and the decoder threads it opens run
+    /// (Linux): decoding the next frame then yields the cores to the frame already decoded, whose
+    /// stages would otherwise wait for a core at every hand-off. 0 leaves them equal.
+    /// </summary>
+    public int DecodeNice { get; init; }
 }
 
 /// <summary>What happened to a source.</summary>
@@ -124,9 +131,34 @@ public sealed class VideoSource : IDisposable
     public void Start()
     {
         if (_thread is not null) throw new InvalidOperationException("the source is already started");
-        var capture = Open();
-        _thread = new Thread(() => Run(capture)) { IsBackground = true, Name = "video-capture", Priority = ThreadPriority.AboveNormal };
-        _thread.Start();
+        // Opened on the capture thread itself, so the decoder's threads inherit its nice value;
+        // Start still waits for the outcome, so a bad source fails here with its reason.
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+        using var opened = new ManualResetEventSlim();
+        var thread = new Thread(() =>
+        {
+            ThreadNice.Lower(_options.DecodeNice);
+            VideoCapture capture;
+            try
+            {
+                capture = Open();
+            }
+            catch (Exception e)
+            {
+                failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+                return;
+            }
+            finally
+            {
+                opened.Set();
+            }
+            Run(capture);
+        })
+        { IsBackground = true, Name = "video-capture" };
+        thread.Start();
+        opened.Wait();
+        failure?.Throw();
+        _thread = thread;
     }
 
     public void Dispose()
@@ -265,6 +297,7 @@ public sealed class VideoSource : IDisposable
         Rect roi = default;
         double lastSourceMs = double.NegativeInfinity;
         var framesInFile = 0;
+        using var roiProbe = new Mat();
         while (!stop.IsCancellationRequested)
         {
             if (paced)
@@ -303,7 +336,16 @@ public sealed class VideoSource : IDisposable
             var sourceMs = capture.Get(VideoCaptureProperties.PosMsec);
             if (sourceMs <= lastSourceMs) sourceMs = lastSourceMs + 1000 / fps;
             lastSourceMs = sourceMs;
-            if (roi.Width == 0 || sequence % 30 == 0) roi = RegionOf(frame.Image);
+            // The lit field of view is found again every 30 frames, but not on the frame's time: a
+            // nearest-neighbour quarter of the frame (a sixteenth of its pixels) is kept, the frame
+            // goes, and the region is measured on the quarter for the frames after it.
+            var probe = false;
+            if (roi.Width == 0) roi = RegionOf(frame.Image);
+            else if (sequence % 30 == 0 && _options.RegionOfInterest == RegionOfInterestMode.Auto && size.W >= 4 && size.H >= 4)
+            {
+                Cv2.Resize(frame.Image, roiProbe, new Size(size.W / 4, size.H / 4), InterpolationFlags.Nearest);
+                probe = true;
+            }
 
             frame.Sequence = sequence;
             frame.CaptureTimestampNs = captured;
@@ -311,6 +353,7 @@ public sealed class VideoSource : IDisposable
             frame.RegionOfInterest = roi;
             Interlocked.Increment(ref _read);
             Frames.Publish(frame);
+            if (probe) roi = Clip(Scale(FrameOps.FieldOfView(roiProbe), 4), size.W, size.H);
         }
         return null;
     }
@@ -322,12 +365,16 @@ public sealed class VideoSource : IDisposable
         _ => Rect.Of(image),
     };
 
-    private static Rect Clip(Rect r, Mat image)
+    private static Rect Scale(Rect r, int factor) => new(r.X * factor, r.Y * factor, r.Width * factor, r.Height * factor);
+
+    private static Rect Clip(Rect r, int width, int height)
     {
-        var x = Math.Clamp(r.X, 0, image.Cols - 1);
-        var y = Math.Clamp(r.Y, 0, image.Rows - 1);
-        return new Rect(x, y, Math.Clamp(r.Width, 1, image.Cols - x), Math.Clamp(r.Height, 1, image.Rows - y));
+        var x = Math.Clamp(r.X, 0, width - 1);
+        var y = Math.Clamp(r.Y, 0, height - 1);
+        return new Rect(x, y, Math.Clamp(r.Width, 1, width - x), Math.Clamp(r.Height, 1, height - y));
     }
+
+    private static Rect Clip(Rect r, Mat image) => Clip(r, image.Cols, image.Rows);
 
     private void Raise(SourceEventKind kind, string message)
     {

@@ -12,6 +12,8 @@ public sealed class DaemonOptions
 
     public SourceOptions Source { get; set; } = new();
 
+    public PipelineOptions Pipeline { get; set; } = new();
+
     public ModelOptions Model { get; set; } = new();
 
     public StreamOptions Stream { get; set; } = new();
@@ -156,6 +158,31 @@ public sealed class SourceOptions
     public int SampleWidth { get; set; } = 1920;
 
     public int SampleHeight { get; set; } = 1080;
+}
+
+/// <summary>How the frame's stages share the cores: what keeps the overhead's tail short.</summary>
+public sealed class PipelineOptions
+{
+    /// <summary>
+    /// How much nicer (Linux) the capture thread and its decoder threads run than the frame's stages
+    /// (0–19): decoding the next frame yields the cores to the frame in flight, so its hand-offs do
+    /// not wait behind it for a core. 0 treats them alike.
+    /// </summary>
+    public int DecodeNice { get; set; } = 5;
+
+    /// <summary>
+    /// Preprocess each frame on the inference thread, just before its inference: one hand-off (and
+    /// one thread wake-up) fewer, and no preprocessing spent on frames dropped before inference.
+    /// False gives preprocessing its own thread (the layout before issue 18, for comparison).
+    /// </summary>
+    public bool PreprocessOnInferenceThread { get; set; } = true;
+
+    /// <summary>
+    /// The time slice (µs) the stages' threads ask the scheduler for (Linux 6.12+): shorter than the
+    /// 3 ms default, so a stage woken by a frame takes a core from a decoder thread at once rather
+    /// than when its slice ends. 0 keeps the default.
+    /// </summary>
+    public int StageSliceMicroseconds { get; set; } = 200;
 }
 
 public sealed class ModelOptions

@@ -69,6 +69,8 @@ public sealed class DaemonOptionsValidator : IValidateOptions<DaemonOptions>
         if (providers.Length == 0) errors.Add("Daemon:Model:Providers is empty (e.g. \"CPU\" or \"TensorRT,CUDA,CPU\")");
         foreach (var p in providers) Check(() => ExecutionProvider.Parse(p));
         if (string.IsNullOrWhiteSpace(o.Model.Path)) errors.Add("Daemon:Model:Path is empty");
+        if (o.Pipeline.StageSliceMicroseconds is < 0 or > 100_000) errors.Add($"Daemon:Pipeline:StageSliceMicroseconds must be 0 to 100000, not {o.Pipeline.StageSliceMicroseconds}");
+        if (o.Pipeline.DecodeNice is < 0 or > 19) errors.Add($"Daemon:Pipeline:DecodeNice must be 0 to 19, not {o.Pipeline.DecodeNice}");
         if (o.Stream.JpegQuality is < 1 or > 100) errors.Add($"Daemon:Stream:JpegQuality {o.Stream.JpegQuality} is not within 1..100");
         if (o.Stream.MaxSubscribers < 1) errors.Add("Daemon:Stream:MaxSubscribers must be at least 1");
         if (o.Stream.DefaultEncoding == Protocol.V1.MaskEncoding.Unspecified) errors.Add("Daemon:Stream:DefaultEncoding must name an encoding");

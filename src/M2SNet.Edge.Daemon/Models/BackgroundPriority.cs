@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace M2SNet.Edge.Daemon.Models;
 
 /// <summary>
@@ -32,17 +30,7 @@ internal static class BackgroundPriority
         return done.Task;
     }
 
-    private static void Lower()
-    {
-        if (!OperatingSystem.IsLinux()) return;
-        // PRIO_PROCESS with a thread id sets that thread's nice value on Linux. ONNX Runtime
-        // creates no threads of its own with one intra-op thread; with more they inherit it.
-        _ = SetPriority(0, GetTid(), Nice);
-    }
-
-    [DllImport("libc", EntryPoint = "setpriority")]
-    private static extern int SetPriority(int which, int who, int priority);
-
-    [DllImport("libc", EntryPoint = "gettid")]
-    private static extern int GetTid();
+    private static void Lower() =>
+        // ONNX Runtime creates no threads of its own with one intra-op thread; with more they inherit it.
+        Video.ThreadNice.Lower(Nice);
 }
