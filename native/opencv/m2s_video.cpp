@@ -159,10 +159,10 @@ M2S_API int m2s_scores_to_map(const float* scores, int h, int w, int is_logits, 
     dst->setTo(0);
     cv::Mat target = (*dst)(cv::Rect(roi_x, roi_y, roi_w, roi_h));
     if (binary) {
-      // Compare the scores themselves: logit > log(t / (1 − t)) is probability > t.
+      // Compare the scores themselves: logit > log(t / (1 − t)) is probability > t. Written
+      // straight into the mask's region: no frame-sized temporary to fault in every frame.
       double cut = is_logits ? std::log(threshold / (1.0 - threshold)) : threshold;
-      cv::Mat above = resized > cut;
-      above.copyTo(target);
+      cv::compare(resized, cut, target, cv::CMP_GT);
     } else {
       if (is_logits) {
         cv::exp(-resized, probability);

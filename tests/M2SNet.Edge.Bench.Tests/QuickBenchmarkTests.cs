@@ -62,6 +62,22 @@ public sealed class QuickBenchmarkTests
     }
 
     [Fact]
+    public async Task Pipeline_tail_quick_run_streams_through_both_layouts_and_reports_their_overhead()
+    {
+        var report = await PipelineTailBenchmark.RunAsync(quick: true, new SyncProgress(_ => { }));
+
+        Assert.Equal(1, report.Rounds);
+        foreach (var layout in new[] { report.Before, report.After })
+        {
+            var run = Assert.Single(layout.Runs);
+            Assert.True(run.Frames > 0, $"{layout.Name}: no frames");
+            Assert.True(layout.Overhead.P50 <= layout.Overhead.P95 && layout.Overhead.P95 <= layout.Overhead.P99);
+        }
+        Assert.Equal("false", report.Before.Settings["Daemon:Pipeline:PreprocessOnInferenceThread"]);
+        Assert.Equal(report.After.Overhead.P99 / report.Before.Overhead.P99, report.P99Ratio, 1e-9);
+    }
+
+    [Fact]
     public void Train_step_quick_run_reports_images_per_second_for_both_forms()
     {
         var report = TrainStepBenchmark.Run(quick: true, threads: 2, _ => { });

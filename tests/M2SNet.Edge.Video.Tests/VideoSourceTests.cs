@@ -127,6 +127,47 @@ public sealed class VideoSourceTests(Videos videos) : IClassFixture<Videos>
         Assert.InRange(roi.Width, 600, 720);
         Assert.InRange(roi.Height, 480, 576);
     }
+
+    [Fact]
+    public void The_field_of_view_found_again_off_the_frames_time_matches_the_full_frame_measure()
+    {
+        using var source = new VideoSource(File(videos.Pal) with { RegionOfInterest = RegionOfInterestMode.Auto });
+        source.Start();
+        var regions = new List<Rect>();
+
+        Drain(source, f => regions.Add(f.RegionOfInterest));
+
+        // Frame 1's region is measured on the whole frame; from frame 31 on, on a quarter of it kept
+        // while the frame went on: the same box to within a probe pixel (4) and the detector's 4x step.
+        Assert.True(regions.Count > 31, $"{regions.Count} frames");
+        var full = regions[0];
+        var probed = regions[31];
+        Assert.InRange(Math.Abs(probed.X - full.X), 0, 16);
+        Assert.InRange(Math.Abs(probed.Y - full.Y), 0, 16);
+        Assert.InRange(Math.Abs(probed.Width - full.Width), 0, 32);
+        Assert.InRange(Math.Abs(probed.Height - full.Height), 0, 32);
+    }
+
+    [Fact]
+    public void The_capture_thread_and_the_decoders_it_opens_run_DecodeNice_steps_nicer()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "nice values are Linux's");
+        var own = ThreadNice.Current()!.Value;
+        using var source = new VideoSource(File(videos.FullHd, realtime: true) with { DecodeNice = 3 });
+        source.Start();
+        using (source.Frames.Take(TestContext.Current.CancellationToken)) { }
+
+        var capture = ThreadsNamed("video-capture");
+        Assert.NotEmpty(capture);
+        Assert.All(capture, nice => Assert.Equal(Math.Min(19, own + 3), nice));
+    }
+
+    /// <summary>Nice values of this process's threads with the given name (field 19 of /proc/self/task/N/stat).</summary>
+    private static List<int> ThreadsNamed(string name) => Directory.GetDirectories("/proc/self/task")
+        .Where(t => System.IO.File.ReadAllText(Path.Combine(t, "comm")).Trim() == name)
+        .Select(t => System.IO.File.ReadAllText(Path.Combine(t, "stat")))
+        .Select(stat => int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture))
+        .ToList();
 }
 
 public sealed class FaultTests(Videos videos) : IClassFixture<Videos>
