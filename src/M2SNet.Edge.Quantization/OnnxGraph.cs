@@ -45,7 +45,23 @@ internal sealed class OnnxGraph
             throw new InvalidDataException($"not an ONNX model: {e.Message}", e);
         }
         if (model.Graph is null || model.Graph.Node.Count == 0) throw new InvalidDataException("the ONNX model has no graph");
-        return new OnnxGraph(model);
+        var graph = new OnnxGraph(model);
+        graph.NameNodes();
+        return graph;
+    }
+
+    /// <summary>Every node a name of its own (ONNX allows none, or repeats): rewrites address nodes by name.</summary>
+    private void NameNodes()
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in Graph.Node)
+        {
+            if (node.Name.Length == 0 || !seen.Add(node.Name))
+            {
+                node.Name = FreshName(node.OpType + "_node");
+                seen.Add(node.Name);
+            }
+        }
     }
 
     public OnnxGraph Clone() => new(Model.Clone());

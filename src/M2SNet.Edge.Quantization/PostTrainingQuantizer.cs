@@ -74,6 +74,10 @@ public static class PostTrainingQuantizer
         var manifestPath = ModelManifest.PathFor(inputPath);
         if (!File.Exists(manifestPath)) throw new FileNotFoundException($"{Path.GetFileName(inputPath)} has no manifest {Path.GetFileName(manifestPath)} beside it");
         var manifest = ModelManifest.FromJson(File.ReadAllText(manifestPath));
+        if (ModelManifest.Sha256Of(inputPath) != manifest.OnnxSha256)
+        {
+            throw new InvalidDataException($"{Path.GetFileName(inputPath)} does not match its manifest (SHA-256 differs): the manifest would describe another model");
+        }
         if (manifest.Precision != ModelManifest.Precisions.Float32)
         {
             throw new InvalidDataException($"{Path.GetFileName(inputPath)} is already {manifest.Precision}: reduce the float32 model it was made from");
@@ -225,10 +229,14 @@ public static class PostTrainingQuantizer
         _ => method.ToString(),
     };
 
-    public static RangeMethod ParseMethod(string name) =>
-        Enum.GetValues<RangeMethod>().FirstOrDefault(m => MethodName(m) == name.Trim().ToLowerInvariant(), (RangeMethod)(-1)) is var m && (int)m >= 0
-            ? m
-            : throw new ArgumentException($"unknown range method '{name}': {string.Join(", ", Enum.GetValues<RangeMethod>().Select(MethodName))}");
+    public static RangeMethod ParseMethod(string name)
+    {
+        foreach (var method in Enum.GetValues<RangeMethod>())
+        {
+            if (MethodName(method) == name.Trim().ToLowerInvariant()) return method;
+        }
+        throw new ArgumentException($"unknown range method '{name}': {string.Join(", ", Enum.GetValues<RangeMethod>().Select(MethodName))}");
+    }
 
     private static double Score(AccuracySet check, byte[] model, ModelManifest manifest, string label)
     {

@@ -181,9 +181,11 @@ internal sealed class QdqPlan
 
         // Weights once per initializer (shared weights stay shared); biases per Conv (they carry its input's scale).
         var weights = new Dictionary<string, (string Value, float[] Scales)>(StringComparer.Ordinal);
+        var originals = _g.Graph.Node.ToDictionary(n => n.Name, StringComparer.Ordinal);
         foreach (var node in graph.Node.Where(n => n.OpType == "Conv" && int8.Contains(n.Name)).ToList())
         {
-            var weightName = _g.Graph.Node.First(n => n.Name == node.Name).Input[1];
+            var original = originals[node.Name];
+            var weightName = original.Input[1];
             if (!weights.TryGetValue(weightName, out var w))
             {
                 w = QuantizeWeight(g, _g.Initializers[weightName], added);
@@ -192,7 +194,7 @@ internal sealed class QdqPlan
             node.Input[1] = w.Value;
             if (node.Input.Count > 2 && node.Input[2].Length > 0)
             {
-                var inputScale = parameters[_g.Graph.Node.First(n => n.Name == node.Name).Input[0]].Value.Scale;
+                var inputScale = parameters[original.Input[0]].Value.Scale;
                 node.Input[2] = QuantizeBias(g, _g.Initializers[node.Input[2]], inputScale, w.Scales, added);
             }
         }

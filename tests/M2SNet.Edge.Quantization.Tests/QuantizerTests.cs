@@ -175,5 +175,35 @@ public sealed class QuantizerTests(QuantizerTests.DemoInt8 demo) : IClassFixture
         Assert.Throws<ArgumentException>(() => PostTrainingQuantizer.Run(new QuantizeRequest(demo.Model, demo.Model, demo.Frames)));
     }
 
+    [Fact]
+    public void A_graph_without_node_names_quantizes_and_a_model_that_is_not_its_manifests_is_refused()
+    {
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(demo.Model));
+        foreach (var node in model.Graph.Node) node.Name = "";
+        var unnamed = Path.Combine(demo.Dir, "unnamed.onnx");
+        File.WriteAllBytes(unnamed, Google.Protobuf.MessageExtensions.ToByteArray(model));
+        var manifest = ModelManifest.FromJson(File.ReadAllText(ModelManifest.PathFor(demo.Model)));
+        File.WriteAllText(ModelManifest.PathFor(unnamed), manifest.ToJson());
+
+        Assert.Contains("does not match its manifest", Assert.Throws<InvalidDataException>(() =>
+            PostTrainingQuantizer.Run(new QuantizeRequest(unnamed, Path.Combine(demo.Dir, "u8.onnx"), demo.Frames, Frames: 8))).Message);
+
+        File.WriteAllText(ModelManifest.PathFor(unnamed), (manifest with { OnnxSha256 = ModelManifest.Sha256Of(unnamed) }).ToJson());
+        var result = PostTrainingQuantizer.Run(new QuantizeRequest(unnamed, Path.Combine(demo.Dir, "u8.onnx"), demo.Frames, Frames: 8, Method: RangeMethod.MinMax));
+        Assert.True(result.Written, result.Refusal);
+        Assert.Equal(demo.Result.QuantizedLayers, result.QuantizedLayers);
+    }
+
+    [Theory]
+    [InlineData("minmax", RangeMethod.MinMax)]
+    [InlineData(" Percentile-99.99 ", RangeMethod.Percentile9999)]
+    [InlineData("percentile-99.999", RangeMethod.Percentile99999)]
+    public void Range_methods_are_named_as_the_manifest_writes_them(string name, RangeMethod method)
+    {
+        Assert.Equal(method, PostTrainingQuantizer.ParseMethod(name));
+        Assert.Equal(name.Trim().ToLowerInvariant(), PostTrainingQuantizer.MethodName(method));
+        Assert.Contains("minmax, percentile-99.99, percentile-99.999", Assert.Throws<ArgumentException>(() => PostTrainingQuantizer.ParseMethod("entropy")).Message);
+    }
+
     private static float[] OnnxFloats(TensorProto t) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray();
 }
