@@ -160,9 +160,10 @@ public sealed class VideoSourceTests(Videos videos) : IClassFixture<Videos>
         source.Start();
         using (source.Frames.Take(TestContext.Current.CancellationToken)) { }
 
-        var capture = ThreadsNamed("video-capture");
-        Assert.NotEmpty(capture);
-        Assert.All(capture, nice => Assert.Equal(Math.Min(19, own + 3), nice));
+        // Threads take their creator's name on Linux, so the decoder's threads are "video-capture"
+        // too. Sources of tests running beside this one have theirs at the process's nice value.
+        var niced = ThreadsNamed("video-capture").Count(nice => nice == Math.Min(19, own + 3));
+        Assert.True(niced >= (Environment.ProcessorCount > 1 ? 2 : 1), $"{niced} capture and decoder threads at nice {own + 3}");
     }
 
     /// <summary>Nice values of this process's threads with the given name (field 19 of /proc/self/task/N/stat).</summary>
