@@ -45,7 +45,7 @@ torch_shim() {
     variant="torch-$(printf '%s' "$TORCH_DIR" | sha256sum | cut -c1-12)"
     ensure_apt g++ cmake make
   else
-    ensure_apt g++ cmake make libtorch-dev
+    ensure_apt g++ cmake make libtorch-dev libgloo-dev
   fi
   local build="$native/torch-shim/$variant"
   mkdir -p "$build"

@@ -486,3 +486,168 @@ M2S_API m2s_tensor m2s_bce_with_logits(m2s_tensor input, m2s_tensor target, m2s_
 M2S_API m2s_tensor m2s_mse_loss(m2s_tensor input, m2s_tensor target, int reduction) {
   return guard_tensor([&] { return at::mse_loss(*input, *target, reduction); });
 }
+
+// ---- c10d: process groups for data-parallel training ---------------------------------------------
+//
+// libtorch's own distributed engine: a TCPStore rendezvous (rank 0 serves it) and a ProcessGroupGloo
+// (CPU) over it. A group crosses the boundary as an opaque pointer to a holder, freed with
+// m2s_dist_free. Collectives bucket their tensors (one flat buffer per bucket, one call per bucket),
+// average in place and copy the results back. Built only where gloo's headers are present
+// (libgloo-dev, or a LibTorch that bundles them); elsewhere every call says so.
+
+#ifdef M2S_WITH_GLOO
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO 1
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+namespace {
+
+struct DistGroup {
+#ifdef M2S_WITH_GLOO
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
+#endif
+  int rank = 0;
+  int world = 1;
+};
+
+#ifdef M2S_WITH_GLOO
+// Tensors of one dtype, in order, cut into buckets of at most `bucket_bytes` (a tensor larger than
+// that is a bucket of its own); `run` gets each bucket's flat buffer, and the results are copied back.
+template <typename F>
+void bucketed(std::vector<at::Tensor>& tensors, int64_t bucket_bytes, F&& run) {
+  torch::NoGradGuard no_grad;
+  size_t i = 0;
+  while (i < tensors.size()) {
+    std::vector<at::Tensor> bucket;
+    int64_t bytes = 0;
+    auto dtype = tensors[i].scalar_type();
+    while (i < tensors.size() && tensors[i].scalar_type() == dtype &&
+           (bucket.empty() || bytes + tensors[i].nbytes() <= static_cast<size_t>(bucket_bytes))) {
+      bytes += tensors[i].nbytes();
+      bucket.push_back(tensors[i]);
+      i++;
+    }
+    std::vector<at::Tensor> flat_parts;
+    flat_parts.reserve(bucket.size());
+    for (auto& t : bucket) flat_parts.push_back(t.reshape({-1}));
+    auto flat = torch::cat(flat_parts);
+    run(flat);
+    int64_t offset = 0;
+    for (auto& t : bucket) {
+      t.copy_(flat.narrow(0, offset, t.numel()).view_as(t));
+      offset += t.numel();
+    }
+  }
+}
+#endif
+
+std::vector<at::Tensor> tensor_list(m2s_tensor* tensors, int count) {
+  std::vector<at::Tensor> list;
+  list.reserve(static_cast<size_t>(count));
+  for (int i = 0; i < count; i++) {
+    if (tensors[i] == nullptr) throw std::invalid_argument("a null tensor in the list");
+    list.push_back(*tensors[i]);
+  }
+  return list;
+}
+
+}  // namespace
+
+M2S_API int m2s_dist_available(const char* backend) {
+#ifdef M2S_WITH_GLOO
+  return backend != nullptr && std::string(backend) == "gloo" ? 1 : 0;
+#else
+  return 0;
+#endif
+}
+
+// Joins the group: rank 0 serves the store on host:port, the others connect to it; every rank waits
+// up to timeout_ms for all `world` ranks, and collectives fail after timeout_ms without progress.
+M2S_API void* m2s_dist_init(const char* backend, const char* host, int port, int world, int rank, int64_t timeout_ms) {
+  try {
+    if (backend == nullptr || std::string(backend) != "gloo") {
+      throw std::invalid_argument(std::string("unknown backend '") + (backend ? backend : "") + "' (this shim has gloo)");
+    }
+    if (world < 1 || rank < 0 || rank >= world) {
+      throw std::invalid_argument("rank " + std::to_string(rank) + " is not in a world of " + std::to_string(world));
+    }
+    if (port < 1 || port > 65535) throw std::invalid_argument("port " + std::to_string(port) + " is not a TCP port");
+#ifdef M2S_WITH_GLOO
+    auto timeout = std::chrono::milliseconds(timeout_ms);
+    c10d::TCPStoreOptions store_options;
+    store_options.port = static_cast<uint16_t>(port);
+    store_options.isServer = rank == 0;
+    store_options.numWorkers = static_cast<size_t>(world);
+    store_options.waitWorkers = true;
+    store_options.timeout = timeout;
+    auto holder = std::make_unique<DistGroup>();
+    holder->store = c10::make_intrusive<c10d::TCPStore>(std::string(host ? host : "127.0.0.1"), store_options);
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host ? host : "127.0.0.1"));
+    options->threads = 1;
+    holder->group = c10::make_intrusive<c10d::ProcessGroupGloo>(holder->store, rank, world, options);
+    holder->rank = rank;
+    holder->world = world;
+    return holder.release();
+#else
+    throw std::runtime_error("this libtorch shim was built without gloo (install libgloo-dev and rebuild: build/bootstrap.sh torch-shim)");
+#endif
+  } catch (const c10::Error& e) {
+    set_error(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    set_error(e.what());
+  } catch (...) {
+    set_error("unknown C++ exception in c10d");
+  }
+  return nullptr;
+}
+
+M2S_API void m2s_dist_free(void* group) { delete static_cast<DistGroup*>(group); }
+
+// Sums the tensors over the group and divides by its size, in place, bucket by bucket.
+M2S_API int m2s_dist_allreduce_mean(void* group, m2s_tensor* tensors, int count, int64_t bucket_bytes) {
+  return guard([&] {
+    auto* g = static_cast<DistGroup*>(group);
+    if (g == nullptr) throw std::invalid_argument("no process group");
+    auto list = tensor_list(tensors, count);
+#ifdef M2S_WITH_GLOO
+    bucketed(list, bucket_bytes, [&](at::Tensor& flat) {
+      std::vector<at::Tensor> one{flat};
+      g->group->allreduce(one)->wait();
+      flat.div_(g->world);
+    });
+#endif
+  });
+}
+
+// Every rank's tensors become root's, in place.
+M2S_API int m2s_dist_broadcast(void* group, m2s_tensor* tensors, int count, int root, int64_t bucket_bytes) {
+  return guard([&] {
+    auto* g = static_cast<DistGroup*>(group);
+    if (g == nullptr) throw std::invalid_argument("no process group");
+    if (root < 0 || root >= g->world) throw std::invalid_argument("root " + std::to_string(root) + " is not a rank");
+    auto list = tensor_list(tensors, count);
+#ifdef M2S_WITH_GLOO
+    bucketed(list, bucket_bytes, [&](at::Tensor& flat) {
+      std::vector<at::Tensor> one{flat};
+      c10d::BroadcastOptions options;
+      options.rootRank = root;
+      g->group->broadcast(one, options)->wait();
+    });
+#endif
+  });
+}
+
+M2S_API int m2s_dist_barrier(void* group) {
+  return guard([&] {
+    auto* g = static_cast<DistGroup*>(group);
+    if (g == nullptr) throw std::invalid_argument("no process group");
+#ifdef M2S_WITH_GLOO
+    g->group->barrier()->wait();
+#endif
+  });
+}
