@@ -36,11 +36,13 @@ internal static class TrainCommand
         var output = new Option<DirectoryInfo>("--out") { Description = "folder for checkpoints (last.pth, best.pth), log.csv and curves.png", Required = true };
         var maxBatches = new Option<int?>("--max-batches") { Description = "stop each epoch after this many batches (quick trials)" };
         var notes = new Option<string?>("--notes") { Description = "free text kept with the checkpoint and the exported manifest" };
+        var distributed = new DistributedLaunch();
         var command = new Command("train", "Train M2SNet, MSNet or CHNet with the papers' recipe: multi-scale, SGD with Nesterov momentum, structure loss + LossNet.")
         {
             model, data, validation, fraction, task, epochs, batch, size, rates, lr, backboneLr, loss, lossNet, backbone, resume, seed, skipBad,
             threads, device, output, maxBatches, notes,
         };
+        distributed.AddTo(command);
         command.SetAction(parse => CliErrors.Guard(() =>
         {
             var taskName = parse.GetValue(task)!;
@@ -57,6 +59,14 @@ internal static class TrainCommand
                 "reference" => StructureLossVariant.Reference,
                 var other => throw new CliException($"unknown --loss '{other}' (weighted or reference)"),
             };
+            var place = distributed.Resolve(parse);
+            if (place.Role == DistributedLaunch.Role.Launcher) return DistributedLaunch.Launch(place.World, place.Rank, place.LocalRanks, place.Address, place.Port);
+            var deviceValue = Device.Parse(parse.GetValue(device)!);
+            using var group = place.Role == DistributedLaunch.Role.Rank
+                ? DistributedLaunch.Join(place.World, place.Rank, place.Address, place.Port, TimeSpan.FromSeconds(parse.GetValue(distributed.Timeout)), deviceValue.Type == DeviceType.CUDA)
+                : null;
+            // Ranks on one machine share its cores.
+            var threadCount = parse.GetValue(threads) is > 0 and var t ? t : Math.Max(1, Environment.ProcessorCount / Math.Max(1, place.LocalRanks));
             var options = new TrainingOptions
             {
                 Model = ModelRegistry.Get(parse.GetValue(model)!).Name,
@@ -76,15 +86,22 @@ internal static class TrainCommand
                 Resume = Existing(parse.GetValue(resume), "--resume"),
                 Seed = parse.GetValue(seed),
                 SkipBad = parse.GetValue(skipBad),
-                Threads = parse.GetValue(threads),
-                Device = Device.Parse(parse.GetValue(device)!),
+                Threads = group is null ? parse.GetValue(threads) : threadCount,
+                Device = deviceValue,
+                Group = group,
                 MaxBatchesPerEpoch = parse.GetValue(maxBatches),
                 Notes = parse.GetValue(notes),
             };
-            Console.WriteLine($"training {options.Model} for {options.Epochs} epochs, batch {options.BatchSize}, {options.Size}x{options.Size}, rates {string.Join("/", rateValues)}, seed {options.Seed}");
-            var trainer = new Trainer(options, message => Console.WriteLine(message));
-            var result = Run(trainer);
-            Console.WriteLine($"best validation mDice {result.BestDice:F4}; checkpoints in {options.OutputDirectory} (best.pth, last.pth), log.csv, curves.png");
+            var lead = group is null || group.Rank == 0;
+            var prefix = group is null ? "" : $"[rank {group.Rank}] ";
+            if (lead)
+            {
+                Console.WriteLine($"training {options.Model} for {options.Epochs} epochs, batch {options.BatchSize}{(group is null ? "" : " per rank")}, {options.Size}x{options.Size}, " +
+                    $"rates {string.Join("/", rateValues)}, seed {options.Seed}, world size {group?.WorldSize ?? 1}");
+            }
+            var trainer = new Trainer(options, message => Console.WriteLine(prefix + message));
+            var result = lead ? Run(trainer) : trainer.Run();
+            if (lead) Console.WriteLine($"best validation mDice {result.BestDice:F4}; checkpoints in {options.OutputDirectory} (best.pth, last.pth), log.csv, curves.png");
             return 0;
         }));
         return command;

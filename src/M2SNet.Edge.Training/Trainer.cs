@@ -40,7 +40,7 @@ public sealed class Trainer(TrainingOptions options, Action<string>? log = null)
         // libtorch counts physical cores by default; a 2-vCPU appliance would train on one.
         set_num_threads(o.Threads > 0 ? o.Threads : Environment.ProcessorCount);
         manual_seed((ulong)o.Seed);
-        Directory.CreateDirectory(o.OutputDirectory);
+        if (o.Group is null || o.Group.Rank == 0) Directory.CreateDirectory(o.OutputDirectory);
 
         var spec = ModelRegistry.Get(o.Model);
         var (train, validation) = LoadData();
@@ -72,6 +72,16 @@ public sealed class Trainer(TrainingOptions options, Action<string>? log = null)
         }
         network.to(o.Device);
         lossNet?.to(o.Device);
+        var group = o.Group;
+        var rank = group?.Rank ?? 0;
+        var world = group?.WorldSize ?? 1;
+        var lead = rank == 0;
+        if (group is not null)
+        {
+            // Every rank starts from rank 0's weights and batch-norm statistics.
+            group.Broadcast([.. network.parameters(), .. network.named_buffers().Select(b => b.buffer)], root: 0);
+            log?.Invoke($"data parallel over {world} ranks ({group.Backend}): this is rank {rank}; each trains on 1/{world} of every epoch");
+        }
 
         // Split by module: the backbone is pretrained and learns ten times slower.
         var backboneParameters = segmenter.Backbone.parameters().ToHashSet(ReferenceEqualityComparer.Instance);
@@ -84,11 +94,14 @@ public sealed class Trainer(TrainingOptions options, Action<string>? log = null)
         var history = ReadHistory(logPath, start);
         var last = Path.Combine(o.OutputDirectory, "last.pth");
         var bestPath = Path.Combine(o.OutputDirectory, "best.pth");
-        var augmenter = new Augmenter(o.Seed, spec.Mean, spec.Std);
+        var augmenter = new Augmenter(o.Seed + rank, spec.Mean, spec.Std);
         var shuffle = new Random(o.Seed);
         for (var e = 0; e < start; e++) shuffle.Shuffle(new int[train.Count]); // same order as an uninterrupted run
 
-        var batches = (train.Count + o.BatchSize - 1) / o.BatchSize;
+        // Equal shards (the remainder is left out), so every rank takes the same number of steps.
+        var shard = train.Count / world;
+        if (shard == 0) throw new ArgumentException($"{train.Count} training images cannot be shared among {world} ranks");
+        var batches = (shard + o.BatchSize - 1) / o.BatchSize;
         if (o.MaxBatchesPerEpoch is { } max) batches = Math.Min(batches, max);
         var clock = Stopwatch.StartNew();
         var imagesSeen = 0L;
@@ -100,7 +113,8 @@ public sealed class Trainer(TrainingOptions options, Action<string>? log = null)
             headGroup.lr = o.HeadLearningRate * factor;
             network.train();
             var order = Enumerable.Range(0, train.Count).ToArray();
-            shuffle.Shuffle(order);
+            shuffle.Shuffle(order); // the same order on every rank (same seed); each takes its own shard of it
+            if (world > 1) order = order.Where((_, i) => i % world == rank).Take(shard).ToArray();
             var epochClock = Stopwatch.StartNew();
             double sumLoss = 0, sumStructure = 0, sumLossNet = 0;
             var steps = 0;
@@ -127,6 +141,7 @@ public sealed class Trainer(TrainingOptions options, Action<string>? log = null)
                         total = structure + perceptual * o.LossNetWeight;
                     }
                     total.backward();
+                    group?.AllReduceMean([.. network.parameters().Select(p => p.grad).OfType<Tensor>()]);
                     sgd.step();
                     sumLoss += total.item();
                     sumStructure += structure.item();
@@ -147,16 +162,20 @@ public sealed class Trainer(TrainingOptions options, Action<string>? log = null)
             var summary = new EpochSummary(epoch + 1, sumLoss / steps, sumStructure / steps, sumLossNet / steps, headGroup.lr, backboneGroup.lr,
                 dice, iou, epochClock.Elapsed.TotalSeconds, isBest);
             history.Add(summary);
-            WriteHistory(logPath, history);
-            var meta = new TrainingMeta(DataDescription(train), train.Count, o.Epochs, o.Size, o.Notes,
-                new Dictionary<string, double> { ["mDice"] = dice, ["mIoU"] = iou });
-            TrainingCheckpoint.Save(last, spec.Name, network, sgd, epoch, best, meta);
-            if (isBest) File.Copy(last, bestPath, overwrite: true);
-            epochDone?.Invoke(summary);
+            // Every rank validates the same weights on the same images (the same numbers); rank 0 writes.
+            if (lead)
+            {
+                WriteHistory(logPath, history);
+                var meta = new TrainingMeta(DataDescription(train), train.Count, o.Epochs, o.Size, o.Notes,
+                    new Dictionary<string, double> { ["mDice"] = dice, ["mIoU"] = iou });
+                TrainingCheckpoint.Save(last, spec.Name, network, sgd, epoch, best, meta);
+                if (isBest) File.Copy(last, bestPath, overwrite: true);
+                epochDone?.Invoke(summary);
+            }
         }
 
         var curves = Path.Combine(o.OutputDirectory, "curves.png");
-        PlotCurves(curves, history);
+        if (lead) PlotCurves(curves, history);
         return new TrainingResult(last, bestPath, logPath, curves, best, history);
     }
 

@@ -62,6 +62,13 @@ public sealed record TrainingOptions
     /// <summary>Stop each epoch after this many batches (smoke tests and quick trials).</summary>
     public int? MaxBatchesPerEpoch { get; init; }
 
+    /// <summary>
+    /// The data-parallel group this process is a rank of (c10d), or null for one process. Each rank
+    /// trains on its own shard of every epoch's shuffled order; gradients are averaged over the group
+    /// after every backward; rank 0 writes the checkpoints, the log and the curves.
+    /// </summary>
+    public M2SNet.Edge.Torch.Distributed.ProcessGroup? Group { get; init; }
+
     /// <summary>Free text recorded in the checkpoint and carried into the exported manifest.</summary>
     public string? Notes { get; init; }
 

@@ -7,6 +7,19 @@
 "use strict";
 const { chromium } = require("playwright-core");
 
+// Chromium aborts a navigation with ERR_NETWORK_CHANGED when network interfaces change under it
+// (the tests add and remove network namespaces beside it): such a step is tried again, at most
+// three times in all. Any other failure is the test's.
+async function retried(step) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (e) {
+      if (attempt >= 3 || !String(e).includes("ERR_NETWORK_CHANGED")) throw e;
+    }
+  }
+}
+
 (async () => {
   const [url, screenshot] = process.argv.slice(2);
   const browser = await chromium.launch({
@@ -18,13 +31,15 @@ const { chromium } = require("playwright-core");
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(url);
     let login = null;
-    if (process.env.M2S_VIEW_TOKEN && (await page.$("#token"))) {
-      login = page.url();
-      await page.fill("#token", process.env.M2S_VIEW_TOKEN);
-      await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
-    }
+    await retried(async () => {
+      await page.goto(url);
+      if (process.env.M2S_VIEW_TOKEN && (await page.$("#token"))) {
+        login = page.url();
+        await page.fill("#token", process.env.M2S_VIEW_TOKEN);
+        await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
+      }
+    });
     await page.waitForFunction(() => window.m2sStats && window.m2sStats.frames >= 10 && window.m2sStats.maskPixels > 0, null, { timeout: 60000 });
     const first = await page.evaluate(() => ({ ...window.m2sStats }));
     // Ten more frames drawn, however long a busy machine takes to draw them.

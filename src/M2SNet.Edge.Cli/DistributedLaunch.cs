@@ -1,0 +1,137 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using M2SNet.Edge.Torch.Distributed;
+
+namespace M2SNet.Edge.Cli;
+
+/// <summary>
+/// Data-parallel training on several processes, torchrun's way: with <c>--nproc-per-node N</c> this
+/// process launches N ranks of itself and watches them; a rank (started so, or by torchrun, Slurm or
+/// Kubernetes) reads WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR and MASTER_PORT and joins libtorch's
+/// c10d group through the TCPStore that rank 0 serves.
+/// </summary>
+internal sealed class DistributedLaunch
+{
+    public Option<int> ProcessesPerNode { get; } = new("--nproc-per-node") { Description = "ranks to start on this machine (data parallel, gloo on CPU)", DefaultValueFactory = _ => 1 };
+
+    public Option<int> Nodes { get; } = new("--nnodes") { Description = "machines taking part", DefaultValueFactory = _ => 1 };
+
+    public Option<int> NodeRank { get; } = new("--node-rank") { Description = "this machine's index among --nnodes", DefaultValueFactory = _ => 0 };
+
+    public Option<string> MasterAddress { get; } = new("--master-addr") { Description = "address of rank 0 (it serves the rendezvous)", DefaultValueFactory = _ => "127.0.0.1" };
+
+    public Option<int> MasterPort { get; } = new("--master-port") { Description = "port of rank 0's rendezvous", DefaultValueFactory = _ => 29500 };
+
+    public Option<int> Timeout { get; } = new("--dist-timeout") { Description = "seconds a rendezvous or a collective may wait for a rank before the run ends with an error", DefaultValueFactory = _ => 300 };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(ProcessesPerNode);
+        command.Options.Add(Nodes);
+        command.Options.Add(NodeRank);
+        command.Options.Add(MasterAddress);
+        command.Options.Add(MasterPort);
+        command.Options.Add(Timeout);
+    }
+
+    /// <summary>This process's place: a rank (from the environment), the launcher of local ranks, or a single process.</summary>
+    public (Role Role, int World, int Rank, int LocalRanks, string Address, int Port) Resolve(ParseResult parse)
+    {
+        var env = Environment.GetEnvironmentVariable("RANK");
+        if (env is not null)
+        {
+            int Int(string name, int fallback) => Environment.GetEnvironmentVariable(name) is { } v
+                ? int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : throw new CliException($"{name}={v} is not a number")
+                : fallback;
+            var world = Int("WORLD_SIZE", 1);
+            var rank = Int("RANK", 0);
+            var local = Int("LOCAL_WORLD_SIZE", parse.GetValue(ProcessesPerNode));
+            return (world > 1 ? Role.Rank : Role.Single, world, rank, local,
+                Environment.GetEnvironmentVariable("MASTER_ADDR") ?? parse.GetValue(MasterAddress)!, Int("MASTER_PORT", parse.GetValue(MasterPort)));
+        }
+        var perNode = parse.GetValue(ProcessesPerNode);
+        var nodes = parse.GetValue(Nodes);
+        var nodeRank = parse.GetValue(NodeRank);
+        if (perNode < 1) throw new CliException($"--nproc-per-node must be at least 1, not {perNode}");
+        if (nodes < 1 || nodeRank < 0 || nodeRank >= nodes) throw new CliException($"--node-rank {nodeRank} is not one of --nnodes {nodes}");
+        var size = perNode * nodes;
+        return (size > 1 ? Role.Launcher : Role.Single, size, nodeRank * perNode, perNode, parse.GetValue(MasterAddress)!, parse.GetValue(MasterPort));
+    }
+
+    /// <summary>Starts the local ranks (this program again, the same arguments, torchrun's variables) and waits for all.</summary>
+    public static int Launch(int world, int firstRank, int localRanks, string address, int port)
+    {
+        var args = Environment.GetCommandLineArgs();
+        var exe = Environment.ProcessPath ?? throw new CliException("cannot tell which program to start the ranks with");
+        // Run as `dotnet m2s.dll ...`, the first argument is the assembly; as the app host, it is the host itself.
+        var leading = Path.GetFileNameWithoutExtension(exe) == "dotnet" ? new[] { args[0] } : [];
+        Console.WriteLine($"starting {localRanks} rank(s) of a world of {world} (ranks {firstRank}-{firstRank + localRanks - 1}; rendezvous at {address}:{port})");
+        var ranks = new List<(int Rank, Process Process)>();
+        try
+        {
+            for (var i = 0; i < localRanks; i++)
+            {
+                var info = new ProcessStartInfo(exe) { UseShellExecute = false };
+                foreach (var a in leading.Concat(args.Skip(1))) info.ArgumentList.Add(a);
+                info.Environment["WORLD_SIZE"] = world.ToString(CultureInfo.InvariantCulture);
+                info.Environment["RANK"] = (firstRank + i).ToString(CultureInfo.InvariantCulture);
+                info.Environment["LOCAL_RANK"] = i.ToString(CultureInfo.InvariantCulture);
+                info.Environment["LOCAL_WORLD_SIZE"] = localRanks.ToString(CultureInfo.InvariantCulture);
+                info.Environment["MASTER_ADDR"] = address;
+                info.Environment["MASTER_PORT"] = port.ToString(CultureInfo.InvariantCulture);
+                ranks.Add((firstRank + i, Process.Start(info) ?? throw new CliException($"rank {firstRank + i} could not be started")));
+            }
+            // The first rank to fail ends the run: the others are stopped rather than left waiting for it.
+            var pending = ranks.ToList();
+            while (pending.Count > 0)
+            {
+                var done = pending.FirstOrDefault(r => r.Process.WaitForExit(200));
+                if (done.Process is null) continue;
+                pending.Remove(done);
+                if (done.Process.ExitCode != 0)
+                {
+                    foreach (var (_, p) in pending) Kill(p);
+                    Console.Error.WriteLine($"m2s: error: rank {done.Rank} exited with code {done.Process.ExitCode}; the other ranks were stopped");
+                    return 1;
+                }
+            }
+            return 0;
+        }
+        finally
+        {
+            foreach (var (_, p) in ranks)
+            {
+                Kill(p);
+                p.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Joins the group as <paramref name="rank"/>: gloo on CPU (NCCL needs a CUDA libtorch build of the shim).</summary>
+    public static ProcessGroup Join(int world, int rank, string address, int port, TimeSpan timeout, bool cuda)
+    {
+        const string backend = "gloo";
+        if (cuda) Console.WriteLine("note: collectives run through gloo (CPU buffers); NCCL is not in this shim build");
+        if (!ProcessGroup.IsAvailable(backend)) throw new CliException("this libtorch shim was built without gloo: install libgloo-dev and run build/bootstrap.sh torch-shim");
+        return ProcessGroup.Init(backend, address, port, world, rank, timeout);
+    }
+
+    private static void Kill(Process p)
+    {
+        try
+        {
+            if (!p.HasExited) p.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+
+    public enum Role
+    {
+        Single,
+        Launcher,
+        Rank,
+    }
+}
