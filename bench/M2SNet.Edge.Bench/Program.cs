@@ -308,7 +308,26 @@ tailCommand.SetAction(async parse =>
     return 0;
 });
 
-var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand, gpuCommand, holdCommand, fuzzCommand, precisionCommand, tailCommand };
+var ddpQuick = new Option<bool>("--quick") { Description = "64x64, two steps, for CI" };
+var ddpOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
+var ddpCommand = new Command("ddp", "Data-parallel training: M2SNet-S samples per second on 1 and 2 ranks (c10d gloo, one libtorch thread each) and the scaling efficiency.")
+{
+    ddpQuick, ddpOut,
+};
+ddpCommand.SetAction(parse =>
+{
+    var report = DataParallelBenchmark.Run(parse.GetValue(ddpQuick), p => Console.Error.WriteLine($"  {p}"));
+    Console.WriteLine($"{report.Model} training steps, {report.Size}x{report.Size}, batch {report.Batch} per rank, {report.Steps} steps per run, {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores)");
+    foreach (var (world, rate) in report.SamplesPerSecond)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {world} rank(s) of 1 thread: {rate,7:F2} samples/s"));
+    }
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scaling efficiency (2 ranks / twice 1 rank): {report.Efficiency:F2} (goal 0.85)"));
+    Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(ddpOut), "data-parallel", report)}");
+    return 0;
+});
+
+var root = new RootCommand("m2s-bench: M2SNet.Edge benchmarks. Figures are ratios against a baseline measured in the same run.") { ort, torchCommand, exportCommand, stepCommand, videoCommand, daemonCommand, swapCommand, gpuCommand, holdCommand, fuzzCommand, precisionCommand, tailCommand, ddpCommand };
 return await root.Parse(args).InvokeAsync();
 
 /// <summary>Reports on the caller's thread (System.Progress posts to the thread pool, out of order).</summary>

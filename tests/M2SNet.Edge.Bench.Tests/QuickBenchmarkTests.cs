@@ -78,6 +78,17 @@ public sealed class QuickBenchmarkTests
     }
 
     [Fact]
+    public void Data_parallel_quick_run_trains_on_one_and_two_ranks_and_reports_the_efficiency()
+    {
+        Assert.SkipUnless(Torch.Distributed.ProcessGroup.IsAvailable("gloo"), "the shim was built without gloo");
+        var report = DataParallelBenchmark.Run(quick: true, _ => { });
+
+        Assert.Equal([1, 2], report.SamplesPerSecond.Keys.Order());
+        Assert.All(report.SamplesPerSecond.Values, rate => Assert.True(rate > 0));
+        Assert.Equal(report.SamplesPerSecond[2] / (2 * report.SamplesPerSecond[1]), report.Efficiency, 1e-9);
+    }
+
+    [Fact]
     public void Train_step_quick_run_reports_images_per_second_for_both_forms()
     {
         var report = TrainStepBenchmark.Run(quick: true, threads: 2, _ => { });

@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Serialization;
+using M2SNet.Edge.Models;
+using M2SNet.Edge.Models.Losses;
+using M2SNet.Edge.Models.Networks;
+using M2SNet.Edge.Torch.Distributed;
+using static M2SNet.Edge.Torch.torch;
+
+namespace M2SNet.Edge.Bench;
+
+/// <summary>
+/// Data-parallel training throughput: M2SNet-S training steps (structure loss, SGD) on one rank,
+/// then on two ranks joined by libtorch's c10d (gloo on loopback) with gradients averaged after
+/// every backward, each rank with one libtorch thread, alternated in one run. Samples per second,
+/// and the scaling efficiency: two ranks' rate over twice one rank's.
+/// </summary>
+public static class DataParallelBenchmark
+{
+    public sealed record Report(
+        [property: JsonPropertyName("benchmark")] string Benchmark,
+        [property: JsonPropertyName("machine")] MachineInfo Machine,
+        [property: JsonPropertyName("model")] string Model,
+        [property: JsonPropertyName("input_size")] int Size,
+        [property: JsonPropertyName("batch_per_rank")] int Batch,
+        [property: JsonPropertyName("steps_per_run")] int Steps,
+        [property: JsonPropertyName("samples_per_second")] IReadOnlyDictionary<int, double> SamplesPerSecond,
+        [property: JsonPropertyName("scaling_efficiency")] double Efficiency);
+
+    public static Report Run(bool quick, Action<string> progress)
+    {
+        var size = quick ? 64 : 224;
+        var steps = quick ? 2 : 12;
+        const int batch = 2;
+        const string model = "m2snet-s";
+        set_num_threads(1);
+        var rates = new Dictionary<int, List<double>> { [1] = [], [2] = [] };
+        for (var round = 0; round < (quick ? 1 : 2); round++)
+        {
+            foreach (var world in new[] { 1, 2 })
+            {
+                progress($"round {round + 1}: {world} rank(s), {steps} steps");
+                rates[world].Add(Measure(model, world, size, batch, steps));
+            }
+        }
+        var perSecond = rates.ToDictionary(r => r.Key, r => r.Value.Average());
+        return new Report("data-parallel", MachineInfo.Current(), model, size, batch, steps, perSecond, perSecond[2] / (2 * perSecond[1]));
+    }
+
+    /// <summary>Samples per second over all ranks for <paramref name="steps"/> steps after one warm-up step.</summary>
+    private static double Measure(string model, int world, int size, int batch, int steps)
+    {
+        var spec = ModelRegistry.Get(model);
+        var port = FreePort();
+        var networks = Enumerable.Range(0, world).Select(_ =>
+        {
+            manual_seed(0);
+            var net = (nn.Module)spec.Create();
+            net.train();
+            return net;
+        }).ToArray();
+        var elapsed = new double[world];
+        var ranks = Enumerable.Range(0, world).Select(rank => new Thread(() =>
+        {
+            using var group = world > 1 ? ProcessGroup.Init("gloo", "127.0.0.1", port, world, rank, TimeSpan.FromMinutes(5)) : null;
+            var net = networks[rank];
+            using var sgd = new optim.SGD([new optim.ParamGroup("all", [.. net.parameters()], 0.01)], momentum: 0.9, weight_decay: 5e-4, nesterov: true);
+            manual_seed((ulong)(100 + rank));
+            using var x = randn([batch, 3, size, size]).DetachFromDisposeScope();
+            using var y = x.narrow(1, 0, 1).gt(0).to(Torch.ScalarType.Float32).DetachFromDisposeScope();
+            var clock = new Stopwatch();
+            for (var s = 0; s <= steps; s++)
+            {
+                if (s == 1)
+                {
+                    group?.Barrier();
+                    clock.Start();
+                }
+                using var scope = NewDisposeScope();
+                sgd.zero_grad();
+                StructureLoss.Compute(((ISegmentationNetwork)net).forward(x), y).backward();
+                group?.AllReduceMean([.. net.parameters().Select(p => p.grad).OfType<Tensor>()]);
+                sgd.step();
+            }
+            elapsed[rank] = clock.Elapsed.TotalSeconds;
+        })).ToArray();
+        foreach (var t in ranks) t.Start();
+        foreach (var t in ranks) t.Join();
+        foreach (var n in networks) n.Dispose();
+        return world * batch * steps / elapsed.Max();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
