@@ -28,8 +28,15 @@ public sealed class DataParallelTests
              Y: Enumerable.Range(0, 64 * 64).Select(_ => rng.NextDouble() > 0.7 ? 1f : 0f).ToArray())).ToArray()).ToArray();
         var port = FreePort();
 
-        // Different starts (libtorch's generator is global, so made here, one after the other): the broadcast must make them one.
+        // Different starts: the broadcast must make them one. The one-process reference starts as a
+        // copy of rank 0 (libtorch's generator is global, and tests beside this one draw from it too).
         var networks = new[] { Create(spec, seed: 1), Create(spec, seed: 2) };
+        using var single = Create(spec, seed: 3);
+        using (no_grad())
+        {
+            foreach (var (to, from) in single.parameters().Zip(networks[0].parameters())) to.copy_(from);
+            foreach (var (to, from) in single.named_buffers().Zip(networks[0].named_buffers())) to.buffer.copy_(from.buffer);
+        }
 
         // Every rank's parameters after every step.
         var ranks = Enumerable.Range(0, 2).Select(rank => Task.Factory.StartNew(() =>
@@ -54,7 +61,6 @@ public sealed class DataParallelTests
         var results = await Task.WhenAll(ranks).WaitAsync(TimeSpan.FromMinutes(5), TestContext.Current.CancellationToken);
 
         // One process: the gradients of the two micro-batches, averaged, then the same step.
-        using var single = Create(spec, seed: 1);
         using var optimiser = Optimiser(single);
         for (var s = 0; s < Steps; s++)
         {
