@@ -80,7 +80,8 @@ internal sealed class FuzzViewer(Segmentation.SegmentationClient client) : IAsyn
             }
             _failure = "the stream ended";
         }
-        catch (Exception e) when (_stop.IsCancellationRequested && e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+        // Stopped by us: a read in flight may end as UNAVAILABLE ("the request was aborted") rather than CANCELLED.
+        catch (Exception e) when (_stop.IsCancellationRequested && e is OperationCanceledException or RpcException)
         {
         }
         catch (Exception e) when (e is RpcException or IOException or HttpRequestException)
