@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Serialization;
 using M2SNet.Edge.Models;
 using M2SNet.Edge.Models.Losses;
@@ -52,7 +50,7 @@ public static class DataParallelBenchmark
     private static double Measure(string model, int world, int size, int batch, int steps)
     {
         var spec = ModelRegistry.Get(model);
-        var port = FreePort();
+        var port = HoldBenchmark.FreePort();
         var networks = Enumerable.Range(0, world).Select(_ =>
         {
             manual_seed(0);
@@ -91,10 +89,4 @@ public static class DataParallelBenchmark
         return world * batch * steps / elapsed.Max();
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

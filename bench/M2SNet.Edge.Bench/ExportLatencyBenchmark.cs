@@ -36,7 +36,7 @@ public static class ExportLatencyBenchmark
         {
             manual_seed(0); // the same random weights in every run
             using var net = new Models.Networks.M2SNet();
-            Calibrate(net);
+            PrecisionBenchmark.SettleBatchNorm(net);
             progress("exporting both graphs");
             var optimised = OnnxExporter.Export(net, new ExportRequest("m2snet", Path.Combine(dir.FullName, "optimised.onnx"), size));
             var naive = OnnxExporter.Export(net, new ExportRequest("m2snet", Path.Combine(dir.FullName, "naive.onnx"), size, Form: GraphForm.Naive));
@@ -70,18 +70,5 @@ public static class ExportLatencyBenchmark
         {
             dir.Delete(recursive: true);
         }
-    }
-
-    /// <summary>Running batch-norm statistics from two training-mode batches, as a trained network has them.</summary>
-    private static void Calibrate(Models.Networks.M2SNet net)
-    {
-        manual_seed(0);
-        net.train();
-        using (var scope = NewDisposeScope())
-        using (no_grad())
-        {
-            for (var i = 0; i < 2; i++) net.forward(randn([2, 3, 128, 128]));
-        }
-        net.eval();
     }
 }

@@ -155,7 +155,7 @@ public static class HoldBenchmark
         return double.NaN;
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

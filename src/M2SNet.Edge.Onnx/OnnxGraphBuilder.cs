@@ -155,7 +155,7 @@ public sealed class OnnxGraphBuilder
 
     public ModelProto Build(string producerVersion = "0", IReadOnlyDictionary<string, string>? metadata = null)
     {
-        SortNodesTopologically();
+        SortTopologically(_graph);
         var model = new ModelProto
         {
             IrVersion = IrVersion,
@@ -181,12 +181,13 @@ public sealed class OnnxGraphBuilder
     public byte[] ToBytes(string producerVersion = "0") => Build(producerVersion).ToByteArray();
 
     /// <summary>
-    /// ONNX requires nodes in topological order; builders may add a node after its consumers
-    /// (a Cast for an initializer created at the end), so order them here, stably.
+    /// ONNX requires nodes in topological order; builders and rewrites may add a node after its
+    /// consumers (a Cast for an initializer created at the end), so order them here, stably
+    /// (depth-first from each node in turn, without recursion: graphs run to thousands of nodes).
     /// </summary>
-    private void SortNodesTopologically()
+    public static void SortTopologically(GraphProto graph)
     {
-        var nodes = _graph.Node.ToList();
+        var nodes = graph.Node.ToList();
         var producer = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < nodes.Count; i++)
         {
@@ -194,21 +195,36 @@ public sealed class OnnxGraphBuilder
         }
         var state = new byte[nodes.Count]; // 0 new, 1 visiting, 2 done
         var order = new List<NodeProto>(nodes.Count);
-        void Visit(int i)
+        var stack = new Stack<(int Node, int Input)>();
+        for (var start = 0; start < nodes.Count; start++)
         {
-            if (state[i] == 2) return;
-            if (state[i] == 1) throw new InvalidOperationException($"graph '{_graph.Name}' has a cycle through node {nodes[i].Name}");
-            state[i] = 1;
-            foreach (var input in nodes[i].Input)
+            if (state[start] != 0) continue;
+            stack.Push((start, 0));
+            state[start] = 1;
+            while (stack.Count > 0)
             {
-                if (input.Length > 0 && producer.TryGetValue(input, out var p)) Visit(p);
+                var (n, i) = stack.Pop();
+                var inputs = nodes[n].Input;
+                if (i < inputs.Count)
+                {
+                    stack.Push((n, i + 1));
+                    if (inputs[i].Length > 0 && producer.TryGetValue(inputs[i], out var p))
+                    {
+                        if (state[p] == 1) throw new InvalidOperationException($"graph '{graph.Name}' has a cycle through node {nodes[p].Name}");
+                        if (state[p] == 0)
+                        {
+                            state[p] = 1;
+                            stack.Push((p, 0));
+                        }
+                    }
+                    continue;
+                }
+                state[n] = 2;
+                order.Add(nodes[n]);
             }
-            state[i] = 2;
-            order.Add(nodes[i]);
         }
-        for (var i = 0; i < nodes.Count; i++) Visit(i);
-        _graph.Node.Clear();
-        _graph.Node.AddRange(order);
+        graph.Node.Clear();
+        graph.Node.AddRange(order);
     }
 
     private string AddInitializer(string name, TensorProto.Types.DataType type, ReadOnlySpan<byte> raw, long count, long[] dims)

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
+using M2SNet.Edge.Onnx;
 using M2SNet.Edge.Onnx.Format;
 
 namespace M2SNet.Edge.Quantization;
@@ -179,45 +180,5 @@ internal sealed class OnnxGraph
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 
     /// <summary>Orders the nodes so every value is produced before it is read (ONNX requires it).</summary>
-    public void SortTopologically()
-    {
-        var nodes = Graph.Node.ToList();
-        var producer = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (var i = 0; i < nodes.Count; i++)
-        {
-            foreach (var o in nodes[i].Output) producer[o] = i;
-        }
-        var state = new byte[nodes.Count];
-        var order = new List<NodeProto>(nodes.Count);
-        var stack = new Stack<(int Node, int Input)>();
-        for (var start = 0; start < nodes.Count; start++)
-        {
-            if (state[start] != 0) continue;
-            stack.Push((start, 0));
-            state[start] = 1;
-            while (stack.Count > 0)
-            {
-                var (n, i) = stack.Pop();
-                var inputs = nodes[n].Input;
-                if (i < inputs.Count)
-                {
-                    stack.Push((n, i + 1));
-                    if (inputs[i].Length > 0 && producer.TryGetValue(inputs[i], out var p))
-                    {
-                        if (state[p] == 1) throw new InvalidOperationException($"the graph has a cycle through node {nodes[p].Name}");
-                        if (state[p] == 0)
-                        {
-                            state[p] = 1;
-                            stack.Push((p, 0));
-                        }
-                    }
-                    continue;
-                }
-                state[n] = 2;
-                order.Add(nodes[n]);
-            }
-        }
-        Graph.Node.Clear();
-        Graph.Node.AddRange(order);
-    }
+    public void SortTopologically() => OnnxGraphBuilder.SortTopologically(Graph);
 }

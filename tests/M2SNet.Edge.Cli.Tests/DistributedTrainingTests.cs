@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using M2SNet.Edge.TestSupport;
 
 namespace M2SNet.Edge.Cli.Tests;
 
@@ -13,12 +12,6 @@ public sealed class DistributedTrainingTests : IDisposable
 
     private string P(string name) => Path.Combine(_dir.FullName, name);
 
-    private static string FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-    }
 
     private string[] Train(string port) =>
     [
@@ -31,7 +24,7 @@ public sealed class DistributedTrainingTests : IDisposable
     {
         Assert.Equal(0, (await CliProcess.RunAsync("synth", "--out", P("data"), "--count", "12", "--size", "64", "--seed", "5")).ExitCode);
 
-        var r = await CliProcess.RunAsync([.. Train(FreePort()), "--nproc-per-node", "2"]);
+        var r = await CliProcess.RunAsync([.. Train(Ffmpeg.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)), "--nproc-per-node", "2"]);
 
         Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
         Assert.Contains("starting 2 rank(s) of a world of 2", r.Stdout);
@@ -46,7 +39,7 @@ public sealed class DistributedTrainingTests : IDisposable
     public async Task A_rank_that_dies_ends_the_others_with_an_error_instead_of_a_hang()
     {
         Assert.Equal(0, (await CliProcess.RunAsync("synth", "--out", P("data"), "--count", "12", "--size", "64", "--seed", "5")).ExitCode);
-        var port = FreePort();
+        var port = Ffmpeg.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         // Two ranks started as a cluster launcher would; rank 1 is killed once it has joined.
         Process Rank(int rank)

@@ -1,7 +1,7 @@
-using System.Net;
-using System.Net.Sockets;
 using M2SNet.Edge.Torch.Distributed;
 using static M2SNet.Edge.Torch.torch;
+
+using M2SNet.Edge.TestSupport;
 
 namespace M2SNet.Edge.Torch.Tests;
 
@@ -10,17 +10,11 @@ public sealed class ProcessGroupTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>Runs <paramref name="body"/> as each of <paramref name="world"/> ranks, each on its own thread, and returns their results.</summary>
     private static async Task<T[]> Ranks<T>(int world, Func<ProcessGroup, T> body)
     {
-        var port = FreePort();
+        var port = Ffmpeg.FreePort();
         var ranks = Enumerable.Range(0, world).Select(rank => Task.Factory.StartNew(() =>
         {
             using var group = ProcessGroup.Init("gloo", "127.0.0.1", port, world, rank, Timeout);
@@ -66,7 +60,7 @@ public sealed class ProcessGroupTests
     {
         Assert.SkipUnless(ProcessGroup.IsAvailable("gloo"), "the shim was built without gloo");
 
-        var e = Assert.Throws<TorchException>(() => ProcessGroup.Init("gloo", "127.0.0.1", FreePort(), 2, 0, TimeSpan.FromSeconds(1)));
+        var e = Assert.Throws<TorchException>(() => ProcessGroup.Init("gloo", "127.0.0.1", Ffmpeg.FreePort(), 2, 0, TimeSpan.FromSeconds(1)));
 
         Assert.Contains("rank 0 of 2 could not join the gloo group at 127.0.0.1:", e.Message);
     }
@@ -98,7 +92,7 @@ public sealed class ProcessGroupTests
     [InlineData("gloo", 2, 2, "rank 2 is not in a world of 2")]
     public void Bad_arguments_are_one_clear_error(string backend, int world, int rank, string message)
     {
-        var e = Assert.Throws<TorchException>(() => ProcessGroup.Init(backend, "127.0.0.1", FreePort(), world, rank, TimeSpan.FromSeconds(1)));
+        var e = Assert.Throws<TorchException>(() => ProcessGroup.Init(backend, "127.0.0.1", Ffmpeg.FreePort(), world, rank, TimeSpan.FromSeconds(1)));
 
         Assert.Contains(message, e.Message);
     }

@@ -1,11 +1,11 @@
-using System.Net;
-using System.Net.Sockets;
 using M2SNet.Edge.Models;
 using M2SNet.Edge.Models.Losses;
 using M2SNet.Edge.Models.Networks;
 using M2SNet.Edge.Torch;
 using M2SNet.Edge.Torch.Distributed;
 using static M2SNet.Edge.Torch.torch;
+
+using M2SNet.Edge.TestSupport;
 
 namespace M2SNet.Edge.Training.Tests;
 
@@ -26,7 +26,7 @@ public sealed class DataParallelTests
         var batches = Enumerable.Range(0, Steps).Select(_ => Enumerable.Range(0, 2).Select(_ =>
             (X: Enumerable.Range(0, 3 * 64 * 64).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray(),
              Y: Enumerable.Range(0, 64 * 64).Select(_ => rng.NextDouble() > 0.7 ? 1f : 0f).ToArray())).ToArray()).ToArray();
-        var port = FreePort();
+        var port = Ffmpeg.FreePort();
 
         // Different starts: the broadcast must make them one. The one-process reference starts as a
         // copy of rank 0 (libtorch's generator is global, and tests beside this one draw from it too).
@@ -104,10 +104,4 @@ public sealed class DataParallelTests
 
     private static float[] Flat(nn.Module net) => [.. net.parameters().SelectMany(p => p.data<float>())];
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
