@@ -54,6 +54,10 @@ public sealed partial class NetworkNamespace : IDisposable
         [
             ["netns", "add", ns.Name],
             ["link", "add", ns.HostInterface, "type", "veth", "peer", "name", peer],
+            // No IPv6 addresses of their own: the kernel would add link-local ones a moment after the
+            // links come up, and a browser beside the test sees that as the network changing.
+            ["link", "set", ns.HostInterface, "addrgenmode", "none"],
+            ["link", "set", peer, "addrgenmode", "none"],
             ["link", "set", peer, "netns", ns.Name],
             ["addr", "add", $"{ns.HostAddress}/24", "dev", ns.HostInterface],
             ["link", "set", ns.HostInterface, "up"],

@@ -7,15 +7,21 @@
 "use strict";
 const { chromium } = require("playwright-core");
 
-// Chromium aborts a navigation with ERR_NETWORK_CHANGED when network interfaces change under it
-// (the tests add and remove network namespaces beside it): such a step is tried again, at most
-// three times in all. Any other failure is the test's.
+// Chromium aborts a navigation when network interfaces change under it (the tests add and remove
+// network namespaces beside it): either as ERR_NETWORK_CHANGED or by replacing the navigation with
+// its own error page. Such a step is tried again, at most three times in all. Any other failure
+// is the test's.
+function networkChanged(e) {
+  const text = String(e);
+  return text.includes("ERR_NETWORK_CHANGED") || text.includes('interrupted by another navigation to "chrome-error://');
+}
+
 async function retried(step) {
   for (let attempt = 1; ; attempt++) {
     try {
       return await step();
     } catch (e) {
-      if (attempt >= 3 || !String(e).includes("ERR_NETWORK_CHANGED")) throw e;
+      if (attempt >= 3 || !networkChanged(e)) throw e;
     }
   }
 }
