@@ -489,34 +489,160 @@ M2S_API m2s_tensor m2s_mse_loss(m2s_tensor input, m2s_tensor target, int reducti
 
 // ---- c10d: process groups for data-parallel training ---------------------------------------------
 //
-// libtorch's own distributed engine: a TCPStore rendezvous (rank 0 serves it) and a ProcessGroupGloo
-// (CPU) over it. A group crosses the boundary as an opaque pointer to a holder, freed with
-// m2s_dist_free. Collectives bucket their tensors (one flat buffer per bucket, one call per bucket),
-// average in place and copy the results back. Built only where gloo's headers are present
-// (libgloo-dev, or a LibTorch that bundles them); elsewhere every call says so.
+// libtorch's own distributed engine: a TCPStore rendezvous (rank 0 serves it) and a c10d backend
+// over it: ProcessGroupGloo (CPU, or CUDA tensors staged by gloo) and, in a CUDA build,
+// ProcessGroupNCCL (m2s_torch_nccl.cpp). A group crosses the boundary as an opaque pointer to a
+// holder, freed with m2s_dist_free. Collectives bucket their tensors (one flat buffer per bucket,
+// one call per bucket), average in place and copy the results back.
+//
+// Every rank also beats a counter in the store (its own connection, every 250 ms). When a
+// collective fails, the rank reads the counters twice, a second and a half apart: a rank whose
+// counter stood still has died or hangs, and the error names it; a store that does not answer means
+// rank 0, which serves it, is gone. Built only where c10d's headers are present (Debian's
+// libtorch-dev, or a LibTorch that has them); gloo also needs gloo's (libgloo-dev).
 
+#ifdef M2S_WITH_C10D
 #ifdef M2S_WITH_GLOO
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <algorithm>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "m2s_dist.hpp"
+
+namespace {
+const char* const kNoNccl = "this libtorch shim was built without NCCL (it needs a LibTorch with CUDA: TORCH_DIR=... build/bootstrap.sh torch-shim)";
+}
+
+#ifndef M2S_WITH_NCCL
+namespace m2s {
+bool nccl_built() { return false; }
+std::unique_ptr<Collectives> make_nccl(const c10::intrusive_ptr<c10d::Store>&, int, int, std::chrono::milliseconds, int) {
+  throw std::runtime_error(kNoNccl);
+}
+}  // namespace m2s
+#endif
 #endif
 
 namespace {
 
+#ifdef M2S_WITH_C10D
+constexpr auto kBeat = std::chrono::milliseconds(250);
+constexpr auto kSilence = std::chrono::milliseconds(1500);
+
+std::string beat_key(int rank) { return "m2s/beat/" + std::to_string(rank); }
+
+// The heartbeat's state, shared with its thread: a thread blocked on a store that stopped answering
+// is left behind (detached) rather than joined.
+struct Heart {
+  c10::intrusive_ptr<c10d::Store> store;  // a connection of its own
+  std::mutex mutex;                       // one call on the connection at a time
+  std::condition_variable wake;
+  bool stop = false;
+};
+
+// Reads every rank's beat count; throws when the store cannot be reached.
+std::vector<int64_t> beats(Heart& heart, int world) {
+  std::vector<int64_t> counts;
+  std::lock_guard<std::mutex> lock(heart.mutex);
+  for (int r = 0; r < world; r++) counts.push_back(heart.store->add(beat_key(r), 0));
+  return counts;
+}
+#endif
+
 struct DistGroup {
-#ifdef M2S_WITH_GLOO
+#ifdef M2S_WITH_C10D
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  std::unique_ptr<m2s::Collectives> collectives;
+  std::shared_ptr<Heart> heart;
+  std::string host;
+  int port = 0;
 #endif
   int rank = 0;
   int world = 1;
+
+  ~DistGroup() {
+#ifdef M2S_WITH_C10D
+    if (heart) {
+      std::lock_guard<std::mutex> lock(heart->mutex);
+      heart->stop = true;
+      heart->wake.notify_all();
+    }
+#endif
+  }
+
+#ifdef M2S_WITH_C10D
+  // After a failed collective: which ranks stopped beating, in words, or "" when all beat on.
+  std::string diagnose() const {
+    if (!heart) return "";
+    auto heart_ref = heart;
+    auto world_size = world;
+    auto probe = std::async(std::launch::async, [heart_ref, world_size] {
+      auto before = beats(*heart_ref, world_size);
+      std::this_thread::sleep_for(kSilence);
+      auto after = beats(*heart_ref, world_size);
+      std::vector<int> silent;
+      for (int r = 0; r < world_size; r++) {
+        if (after[r] == before[r]) silent.push_back(r);
+      }
+      return silent;
+    });
+    std::string store_gone = rank == 0 ? "" : "rank 0, which serves the rendezvous at " + host + ":" + std::to_string(port) + ", is gone or does not answer";
+    // A store that does not answer blocks the probe: wait a while, then leave it behind.
+    if (probe.wait_for(kSilence * 3) != std::future_status::ready) {
+      std::thread([p = std::move(probe)]() mutable { p.wait(); }).detach();
+      return store_gone;
+    }
+    try {
+      auto silent = probe.get();
+      silent.erase(std::remove(silent.begin(), silent.end(), rank), silent.end());
+      if (silent.empty()) return "";
+      std::string names;
+      for (size_t i = 0; i < silent.size(); i++) names += (i == 0 ? "" : i + 1 == silent.size() ? " and " : ", ") + std::to_string(silent[i]);
+      return std::string(silent.size() == 1 ? "rank " : "ranks ") + names + " stopped answering (no heartbeat for " +
+             std::to_string(kSilence.count()) + " ms: " + (silent.size() == 1 ? "its process ended or hangs" : "their processes ended or hang") + ")";
+    } catch (const std::exception&) {
+      return store_gone;
+    }
+  }
+#endif
 };
 
-#ifdef M2S_WITH_GLOO
-// Tensors of one dtype, in order, cut into buckets of at most `bucket_bytes` (a tensor larger than
-// that is a bucket of its own); `run` gets each bucket's flat buffer, and the results are copied back.
+#ifdef M2S_WITH_C10D
+std::shared_ptr<Heart> start_heart(const std::string& host, int port, int rank, std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<uint16_t>(port);
+  options.isServer = false;
+  options.waitWorkers = false;
+  options.timeout = timeout;
+  auto heart = std::make_shared<Heart>();
+  heart->store = c10::make_intrusive<c10d::TCPStore>(host, options);
+  std::thread([heart, rank] {
+    auto key = beat_key(rank);
+    std::unique_lock<std::mutex> lock(heart->mutex);
+    while (!heart->stop) {
+      try {
+        heart->store->add(key, 1);
+      } catch (...) {
+        return;  // the store is gone: nothing to beat for
+      }
+      heart->wake.wait_for(lock, kBeat, [&] { return heart->stop; });
+    }
+  }).detach();
+  return heart;
+}
+
+// Tensors of one dtype and device, in order, cut into buckets of at most `bucket_bytes` (a tensor
+// larger than that is a bucket of its own); `run` gets each bucket's flat buffer, and the results
+// are copied back.
 template <typename F>
 void bucketed(std::vector<at::Tensor>& tensors, int64_t bucket_bytes, F&& run) {
   torch::NoGradGuard no_grad;
@@ -525,7 +651,8 @@ void bucketed(std::vector<at::Tensor>& tensors, int64_t bucket_bytes, F&& run) {
     std::vector<at::Tensor> bucket;
     int64_t bytes = 0;
     auto dtype = tensors[i].scalar_type();
-    while (i < tensors.size() && tensors[i].scalar_type() == dtype &&
+    auto device = tensors[i].device();
+    while (i < tensors.size() && tensors[i].scalar_type() == dtype && tensors[i].device() == device &&
            (bucket.empty() || bytes + tensors[i].nbytes() <= static_cast<size_t>(bucket_bytes))) {
       bytes += tensors[i].nbytes();
       bucket.push_back(tensors[i]);
@@ -543,7 +670,26 @@ void bucketed(std::vector<at::Tensor>& tensors, int64_t bucket_bytes, F&& run) {
     }
   }
 }
+
+// Runs a collective; a failure is rethrown with the ranks that stopped answering named first.
+template <typename F>
+void collective(DistGroup& g, F&& body) {
+  try {
+    body();
+  } catch (const c10::Error& e) {
+    auto who = g.diagnose();
+    throw std::runtime_error(who.empty() ? std::string(e.what_without_backtrace()) : who + "; " + g.collectives->name() + ": " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    auto who = g.diagnose();
+    throw std::runtime_error(who.empty() ? std::string(e.what()) : who + "; " + g.collectives->name() + ": " + e.what());
+  }
+}
 #endif
+
+DistGroup& group_of(void* group) {
+  if (group == nullptr) throw std::invalid_argument("no process group");
+  return *static_cast<DistGroup*>(group);
+}
 
 std::vector<at::Tensor> tensor_list(m2s_tensor* tensors, int count) {
   std::vector<at::Tensor> list;
@@ -557,26 +703,46 @@ std::vector<at::Tensor> tensor_list(m2s_tensor* tensors, int count) {
 
 }  // namespace
 
+// 1 where this build can run `backend` ("gloo"; "nccl" also needs a CUDA device), else 0.
 M2S_API int m2s_dist_available(const char* backend) {
-#ifdef M2S_WITH_GLOO
-  return backend != nullptr && std::string(backend) == "gloo" ? 1 : 0;
-#else
-  return 0;
+  std::string name = backend ? backend : "";
+#if defined(M2S_WITH_C10D) && defined(M2S_WITH_GLOO)
+  if (name == "gloo") return 1;
 #endif
+#ifdef M2S_WITH_C10D
+  if (name == "nccl") {
+    try {
+      return m2s::nccl_built() && torch::cuda::is_available() ? 1 : 0;
+    } catch (...) {
+      return 0;
+    }
+  }
+#endif
+  return 0;
 }
 
 // Joins the group: rank 0 serves the store on host:port, the others connect to it; every rank waits
 // up to timeout_ms for all `world` ranks, and collectives fail after timeout_ms without progress.
-M2S_API void* m2s_dist_init(const char* backend, const char* host, int port, int world, int rank, int64_t timeout_ms) {
+// `device` is the rank's CUDA device (NCCL), or -1.
+M2S_API void* m2s_dist_init(const char* backend, const char* host, int port, int world, int rank, int64_t timeout_ms, int device) {
   try {
-    if (backend == nullptr || std::string(backend) != "gloo") {
-      throw std::invalid_argument(std::string("unknown backend '") + (backend ? backend : "") + "' (this shim has gloo)");
-    }
+    std::string name = backend ? backend : "";
+    if (name != "gloo" && name != "nccl") throw std::invalid_argument("unknown backend '" + name + "' (gloo or nccl)");
     if (world < 1 || rank < 0 || rank >= world) {
       throw std::invalid_argument("rank " + std::to_string(rank) + " is not in a world of " + std::to_string(world));
     }
     if (port < 1 || port > 65535) throw std::invalid_argument("port " + std::to_string(port) + " is not a TCP port");
-#ifdef M2S_WITH_GLOO
+#ifdef M2S_WITH_C10D
+    // What this build or machine cannot run is refused before the rendezvous, not after it.
+    if (name == "nccl") {
+      if (device < 0) throw std::invalid_argument("NCCL needs the rank's CUDA device");
+      if (!m2s::nccl_built()) throw std::runtime_error(kNoNccl);
+      if (!torch::cuda::is_available()) throw std::runtime_error("NCCL needs a CUDA device, and libtorch sees no CUDA device on this machine");
+    }
+#ifndef M2S_WITH_GLOO
+    if (name == "gloo") throw std::runtime_error("this libtorch shim was built without gloo (install libgloo-dev and rebuild: build/bootstrap.sh torch-shim)");
+#endif
+    std::string address = host ? host : "127.0.0.1";
     auto timeout = std::chrono::milliseconds(timeout_ms);
     c10d::TCPStoreOptions store_options;
     store_options.port = static_cast<uint16_t>(port);
@@ -585,16 +751,26 @@ M2S_API void* m2s_dist_init(const char* backend, const char* host, int port, int
     store_options.waitWorkers = true;
     store_options.timeout = timeout;
     auto holder = std::make_unique<DistGroup>();
-    holder->store = c10::make_intrusive<c10d::TCPStore>(std::string(host ? host : "127.0.0.1"), store_options);
-    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host ? host : "127.0.0.1"));
-    options->threads = 1;
-    holder->group = c10::make_intrusive<c10d::ProcessGroupGloo>(holder->store, rank, world, options);
+    holder->host = address;
+    holder->port = port;
+    holder->store = c10::make_intrusive<c10d::TCPStore>(address, store_options);
+    if (name == "nccl") {
+      holder->collectives = m2s::make_nccl(holder->store, rank, world, timeout, device);
+    } else {
+#ifdef M2S_WITH_GLOO
+      auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(address));
+      options->threads = 1;
+      holder->collectives = std::make_unique<m2s::BackendCollectives<c10d::ProcessGroupGloo>>(
+          c10::make_intrusive<c10d::ProcessGroupGloo>(holder->store, rank, world, options), "gloo");
+#endif
+    }
+    holder->heart = start_heart(address, port, rank, timeout);
     holder->rank = rank;
     holder->world = world;
     return holder.release();
 #else
-    throw std::runtime_error("this libtorch shim was built without gloo (install libgloo-dev and rebuild: build/bootstrap.sh torch-shim)");
+    throw std::runtime_error("this libtorch shim was built without c10d's headers, so without distributed training");
 #endif
   } catch (const c10::Error& e) {
     set_error(e.what_without_backtrace());
@@ -611,14 +787,14 @@ M2S_API void m2s_dist_free(void* group) { delete static_cast<DistGroup*>(group);
 // Sums the tensors over the group and divides by its size, in place, bucket by bucket.
 M2S_API int m2s_dist_allreduce_mean(void* group, m2s_tensor* tensors, int count, int64_t bucket_bytes) {
   return guard([&] {
-    auto* g = static_cast<DistGroup*>(group);
-    if (g == nullptr) throw std::invalid_argument("no process group");
+    auto& g = group_of(group);
     auto list = tensor_list(tensors, count);
-#ifdef M2S_WITH_GLOO
-    bucketed(list, bucket_bytes, [&](at::Tensor& flat) {
-      std::vector<at::Tensor> one{flat};
-      g->group->allreduce(one)->wait();
-      flat.div_(g->world);
+#ifdef M2S_WITH_C10D
+    collective(g, [&] {
+      bucketed(list, bucket_bytes, [&](at::Tensor& flat) {
+        g.collectives->allreduce_sum(flat);
+        flat.div_(g.world);
+      });
     });
 #endif
   });
@@ -627,27 +803,20 @@ M2S_API int m2s_dist_allreduce_mean(void* group, m2s_tensor* tensors, int count,
 // Every rank's tensors become root's, in place.
 M2S_API int m2s_dist_broadcast(void* group, m2s_tensor* tensors, int count, int root, int64_t bucket_bytes) {
   return guard([&] {
-    auto* g = static_cast<DistGroup*>(group);
-    if (g == nullptr) throw std::invalid_argument("no process group");
-    if (root < 0 || root >= g->world) throw std::invalid_argument("root " + std::to_string(root) + " is not a rank");
+    auto& g = group_of(group);
+    if (root < 0 || root >= g.world) throw std::invalid_argument("root " + std::to_string(root) + " is not a rank");
     auto list = tensor_list(tensors, count);
-#ifdef M2S_WITH_GLOO
-    bucketed(list, bucket_bytes, [&](at::Tensor& flat) {
-      std::vector<at::Tensor> one{flat};
-      c10d::BroadcastOptions options;
-      options.rootRank = root;
-      g->group->broadcast(one, options)->wait();
-    });
+#ifdef M2S_WITH_C10D
+    collective(g, [&] { bucketed(list, bucket_bytes, [&](at::Tensor& flat) { g.collectives->broadcast(flat, root); }); });
 #endif
   });
 }
 
 M2S_API int m2s_dist_barrier(void* group) {
   return guard([&] {
-    auto* g = static_cast<DistGroup*>(group);
-    if (g == nullptr) throw std::invalid_argument("no process group");
-#ifdef M2S_WITH_GLOO
-    g->group->barrier()->wait();
+    auto& g = group_of(group);
+#ifdef M2S_WITH_C10D
+    collective(g, [&] { g.collectives->barrier(); });
 #endif
   });
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using M2SNet.Edge.Torch;
 using M2SNet.Edge.Torch.Distributed;
 
 namespace M2SNet.Edge.Cli;
@@ -23,6 +24,8 @@ internal sealed class DistributedLaunch
 
     public Option<int> MasterPort { get; } = new("--master-port") { Description = "port of rank 0's rendezvous", DefaultValueFactory = _ => 29500 };
 
+    public Option<string> Backend { get; } = new("--dist-backend") { Description = "c10d backend: auto (nccl on CUDA where the shim has it, else gloo), gloo or nccl", DefaultValueFactory = _ => "auto" };
+
     public Option<int> Timeout { get; } = new("--dist-timeout") { Description = "seconds a rendezvous or a collective may wait for a rank before the run ends with an error", DefaultValueFactory = _ => 300 };
 
     public void AddTo(Command command)
@@ -32,11 +35,12 @@ internal sealed class DistributedLaunch
         command.Options.Add(NodeRank);
         command.Options.Add(MasterAddress);
         command.Options.Add(MasterPort);
+        command.Options.Add(Backend);
         command.Options.Add(Timeout);
     }
 
     /// <summary>This process's place: a rank (from the environment), the launcher of local ranks, or a single process.</summary>
-    public (Role Role, int World, int Rank, int LocalRanks, string Address, int Port) Resolve(ParseResult parse)
+    public (Role Role, int World, int Rank, int LocalRank, int LocalRanks, string Address, int Port) Resolve(ParseResult parse)
     {
         var env = Environment.GetEnvironmentVariable("RANK");
         if (env is not null)
@@ -47,7 +51,7 @@ internal sealed class DistributedLaunch
             var world = Int("WORLD_SIZE", 1);
             var rank = Int("RANK", 0);
             var local = Int("LOCAL_WORLD_SIZE", parse.GetValue(ProcessesPerNode));
-            return (world > 1 ? Role.Rank : Role.Single, world, rank, local,
+            return (world > 1 ? Role.Rank : Role.Single, world, rank, Int("LOCAL_RANK", 0), local,
                 Environment.GetEnvironmentVariable("MASTER_ADDR") ?? parse.GetValue(MasterAddress)!, Int("MASTER_PORT", parse.GetValue(MasterPort)));
         }
         var perNode = parse.GetValue(ProcessesPerNode);
@@ -56,7 +60,7 @@ internal sealed class DistributedLaunch
         if (perNode < 1) throw new CliException($"--nproc-per-node must be at least 1, not {perNode}");
         if (nodes < 1 || nodeRank < 0 || nodeRank >= nodes) throw new CliException($"--node-rank {nodeRank} is not one of --nnodes {nodes}");
         var size = perNode * nodes;
-        return (size > 1 ? Role.Launcher : Role.Single, size, nodeRank * perNode, perNode, parse.GetValue(MasterAddress)!, parse.GetValue(MasterPort));
+        return (size > 1 ? Role.Launcher : Role.Single, size, nodeRank * perNode, 0, perNode, parse.GetValue(MasterAddress)!, parse.GetValue(MasterPort));
     }
 
     /// <summary>Starts the local ranks (this program again, the same arguments, torchrun's variables) and waits for all.</summary>
@@ -108,14 +112,42 @@ internal sealed class DistributedLaunch
         }
     }
 
-    /// <summary>Joins the group as <paramref name="rank"/>: gloo on CPU (NCCL needs a CUDA libtorch build of the shim).</summary>
-    public static ProcessGroup Join(int world, int rank, string address, int port, TimeSpan timeout, bool cuda)
+    /// <summary>
+    /// The device a rank trains on: a CUDA device without an index becomes the one of its local rank
+    /// (cuda:LOCAL_RANK, as torchrun's ranks choose), so the ranks of one machine share its GPUs.
+    /// </summary>
+    public static Device RankDevice(Device requested, int localRank) =>
+        requested.Type == DeviceType.CUDA && requested.Index < 0 ? new Device(DeviceType.CUDA, localRank) : requested;
+
+    /// <summary>
+    /// The backend for <paramref name="requested"/> on <paramref name="device"/>: auto is NCCL on a
+    /// CUDA device where the shim has it, else gloo; a backend this shim cannot run is an error
+    /// that says how to get it.
+    /// </summary>
+    public static string ChooseBackend(string requested, Device device)
     {
-        const string backend = "gloo";
-        if (cuda) Console.WriteLine("note: collectives run through gloo (CPU buffers); NCCL is not in this shim build");
-        if (!ProcessGroup.IsAvailable(backend)) throw new CliException("this libtorch shim was built without gloo: install libgloo-dev and run build/bootstrap.sh torch-shim");
-        return ProcessGroup.Init(backend, address, port, world, rank, timeout);
+        var cuda = device.Type == DeviceType.CUDA;
+        switch (requested)
+        {
+            case "auto":
+                if (cuda && ProcessGroup.IsAvailable("nccl")) return "nccl";
+                if (cuda) Console.WriteLine("note: collectives run through gloo; NCCL is not in this shim build (build it against a CUDA LibTorch: TORCH_DIR=... build/bootstrap.sh torch-shim)");
+                return ChooseBackend("gloo", device);
+            case "gloo":
+                if (!ProcessGroup.IsAvailable("gloo")) throw new CliException("this libtorch shim was built without gloo: install libgloo-dev and run build/bootstrap.sh torch-shim");
+                return "gloo";
+            case "nccl":
+                if (!cuda) throw new CliException("--dist-backend nccl needs --device cuda");
+                if (!ProcessGroup.IsAvailable("nccl")) throw new CliException("this libtorch shim has no NCCL, or no GPU is present: build it against a CUDA LibTorch (TORCH_DIR=... build/bootstrap.sh torch-shim), or use --dist-backend gloo");
+                return "nccl";
+            default:
+                throw new CliException($"unknown --dist-backend '{requested}' (auto, gloo or nccl)");
+        }
     }
+
+    /// <summary>Joins the group as <paramref name="rank"/> with <paramref name="backend"/> (<see cref="ChooseBackend"/>).</summary>
+    public static ProcessGroup Join(string backend, int world, int rank, string address, int port, TimeSpan timeout, Device device) =>
+        ProcessGroup.Init(backend, address, port, world, rank, timeout, device.Type == DeviceType.CUDA ? Math.Max(0, device.Index) : -1);
 
     private static void Kill(Process p)
     {

@@ -3,6 +3,7 @@ using System.Globalization;
 using M2SNet.Edge.Models;
 using M2SNet.Edge.Models.Losses;
 using M2SNet.Edge.Torch;
+using M2SNet.Edge.Torch.Distributed;
 using M2SNet.Edge.Training;
 using M2SNet.Edge.Training.Data;
 using Spectre.Console;
@@ -62,9 +63,14 @@ internal static class TrainCommand
             var place = distributed.Resolve(parse);
             if (place.Role == DistributedLaunch.Role.Launcher) return DistributedLaunch.Launch(place.World, place.Rank, place.LocalRanks, place.Address, place.Port);
             var deviceValue = Device.Parse(parse.GetValue(device)!);
-            using var group = place.Role == DistributedLaunch.Role.Rank
-                ? DistributedLaunch.Join(place.World, place.Rank, place.Address, place.Port, TimeSpan.FromSeconds(parse.GetValue(distributed.Timeout)), deviceValue.Type == DeviceType.CUDA)
-                : null;
+            ProcessGroup? group = null;
+            if (place.Role == DistributedLaunch.Role.Rank)
+            {
+                deviceValue = DistributedLaunch.RankDevice(deviceValue, place.LocalRank);
+                var backendName = DistributedLaunch.ChooseBackend(parse.GetValue(distributed.Backend)!, deviceValue);
+                group = DistributedLaunch.Join(backendName, place.World, place.Rank, place.Address, place.Port, TimeSpan.FromSeconds(parse.GetValue(distributed.Timeout)), deviceValue);
+            }
+            using var _ = group;
             // Ranks on one machine share its cores.
             var threadCount = parse.GetValue(threads) is > 0 and var t ? t : Math.Max(1, Environment.ProcessorCount / Math.Max(1, place.LocalRanks));
             var options = new TrainingOptions

@@ -16,7 +16,7 @@ public sealed class DistributedTrainingTests : IDisposable
     private string[] Train(string port) =>
     [
         "train", "--model", "m2snet-s", "--data", P("data"), "--val-fraction", "0.25", "--epochs", "1", "--batch-size", "2", "--size", "64",
-        "--rates", "1", "--max-batches", "2", "--seed", "3", "--master-port", port, "--dist-timeout", "30", "--out", P("run"),
+        "--rates", "1", "--max-batches", "2", "--seed", "3", "--master-port", port, "--out", P("run"),
     ];
 
     [Fact]
@@ -24,7 +24,7 @@ public sealed class DistributedTrainingTests : IDisposable
     {
         Assert.Equal(0, (await CliProcess.RunAsync("synth", "--out", P("data"), "--count", "12", "--size", "64", "--seed", "5")).ExitCode);
 
-        var r = await CliProcess.RunAsync([.. Train(Ffmpeg.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)), "--nproc-per-node", "2"]);
+        var r = await CliProcess.RunAsync([.. Train(Ffmpeg.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)), "--nproc-per-node", "2", "--dist-timeout", "60"]);
 
         Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
         Assert.Contains("starting 2 rank(s) of a world of 2", r.Stdout);
@@ -35,18 +35,59 @@ public sealed class DistributedTrainingTests : IDisposable
         Assert.True(File.Exists(P("run/last.pth")) && File.Exists(P("run/log.csv")));
     }
 
+    [Theory]
+    [InlineData("nccl", "cpu", "--dist-backend nccl needs --device cuda")]
+    [InlineData("mpi", "cpu", "unknown --dist-backend 'mpi' (auto, gloo or nccl)")]
+    [InlineData("nccl", "cuda", "this libtorch shim has no NCCL, or no GPU is present")]
+    public async Task A_backend_this_rank_cannot_run_is_refused_before_it_joins(string backend, string device, string error)
+    {
+        Assert.SkipWhen(device == "cuda" && M2SNet.Edge.Torch.Distributed.ProcessGroup.IsAvailable("nccl"), "this machine runs NCCL");
+        Assert.Equal(0, (await CliProcess.RunAsync("synth", "--out", P("data"), "--count", "4", "--size", "64", "--seed", "5")).ExitCode);
+        var rank = new Dictionary<string, string> { ["WORLD_SIZE"] = "2", ["RANK"] = "1", ["MASTER_ADDR"] = "127.0.0.1", ["MASTER_PORT"] = "1" };
+
+        var r = await CliProcess.RunAsync(rank, [.. Train("1"), "--dist-backend", backend, "--device", device]);
+
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"m2s: error: {error}", r.Stderr);
+    }
+
+    [Theory]
+    [InlineData(1, "rank 1 stopped answering")]
+    [InlineData(0, "rank 0, which serves the rendezvous at 127.0.0.1:")]
+    public async Task A_rank_that_dies_ends_the_others_with_an_error_naming_it_instead_of_a_hang(int victim, string named)
+    {
+        var (code, output) = await SurvivorOf(victim, hang: false, timeoutSeconds: 30);
+
+        Assert.Equal(1, code);
+        Assert.Matches($@"m2s: error: rank {1 - victim} of 2: (all-reduce|broadcast from rank 0|barrier) failed: ", output);
+        Assert.Contains(named, output);
+    }
+
     [Fact]
-    public async Task A_rank_that_dies_ends_the_others_with_an_error_instead_of_a_hang()
+    public async Task A_rank_that_hangs_ends_the_others_after_the_timeout_with_an_error_naming_it()
+    {
+        var (code, output) = await SurvivorOf(victim: 1, hang: true, timeoutSeconds: 8);
+
+        Assert.Equal(1, code);
+        Assert.Matches(@"m2s: error: rank 0 of 2: (all-reduce|broadcast from rank 0|barrier) failed: rank 1 stopped answering", output);
+    }
+
+    /// <summary>
+    /// Two ranks started as a cluster launcher would; once both have joined, <paramref name="victim"/>
+    /// is killed, or stopped (SIGSTOP) when <paramref name="hang"/>. Returns the other rank's exit code
+    /// and output.
+    /// </summary>
+    private async Task<(int Code, string Output)> SurvivorOf(int victim, bool hang, int timeoutSeconds)
     {
         Assert.Equal(0, (await CliProcess.RunAsync("synth", "--out", P("data"), "--count", "12", "--size", "64", "--seed", "5")).ExitCode);
         var port = Ffmpeg.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-
-        // Two ranks started as a cluster launcher would; rank 1 is killed once it has joined.
         Process Rank(int rank)
         {
             var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
             psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "m2s.dll"));
             foreach (var a in Train(port)) psi.ArgumentList.Add(a);
+            psi.ArgumentList.Add("--dist-timeout");
+            psi.ArgumentList.Add(timeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
             psi.Environment["WORLD_SIZE"] = "2";
             psi.Environment["RANK"] = rank.ToString(System.Globalization.CultureInfo.InvariantCulture);
             psi.Environment["MASTER_ADDR"] = "127.0.0.1";
@@ -55,24 +96,40 @@ public sealed class DistributedTrainingTests : IDisposable
         }
         using var rank0 = Rank(0);
         using var rank1 = Rank(1);
-        var ct = TestContext.Current.CancellationToken;
-        var out0 = rank0.StandardOutput.ReadToEndAsync(ct);
-        var err0 = rank0.StandardError.ReadToEndAsync(ct);
-        var joined = false;
-        while (await rank1.StandardOutput.ReadLineAsync(ct) is { } line)
+        var (target, survivor) = victim == 0 ? (rank0, rank1) : (rank1, rank0);
+        try
         {
-            if (!line.Contains("data parallel over 2 ranks", StringComparison.Ordinal)) continue;
-            joined = true;
-            rank1.Kill(entireProcessTree: true);
-            break;
+            var ct = TestContext.Current.CancellationToken;
+            var output = survivor.StandardOutput.ReadToEndAsync(ct);
+            var errors = survivor.StandardError.ReadToEndAsync(ct);
+            _ = target.StandardError.ReadToEndAsync(ct);
+            var joined = false;
+            while (await target.StandardOutput.ReadLineAsync(ct) is { } line)
+            {
+                if (!line.Contains("data parallel over 2 ranks", StringComparison.Ordinal)) continue;
+                joined = true;
+                if (hang)
+                {
+                    using var stop = Process.Start("kill", ["-STOP", target.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                    await stop.WaitForExitAsync(ct);
+                }
+                else
+                {
+                    target.Kill(entireProcessTree: true);
+                }
+                break;
+            }
+            Assert.True(joined, $"rank {victim} never joined");
+
+            // Far beyond the collective timeout: a guard against a hang, not a measure of speed.
+            using var guard = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+            await survivor.WaitForExitAsync(guard.Token);
+            return (survivor.ExitCode, await errors + await output);
         }
-        Assert.True(joined, "rank 1 never joined");
-
-        // Far beyond the 30 s collective timeout: a guard against a hang, not a measure of speed.
-        using var guard = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        await rank0.WaitForExitAsync(guard.Token);
-
-        Assert.Equal(1, rank0.ExitCode);
-        Assert.Matches(@"m2s: error: rank 0 of 2: (all-reduce|broadcast from rank 0) failed: ", await err0 + await out0);
+        finally
+        {
+            if (!rank0.HasExited) rank0.Kill(entireProcessTree: true);
+            if (!rank1.HasExited) rank1.Kill(entireProcessTree: true);
+        }
     }
 }

@@ -88,12 +88,24 @@ public sealed class ProcessGroupTests
     }
 
     [Theory]
-    [InlineData("nccl", 2, 0, "unknown backend 'nccl'")]
+    [InlineData("mpi", 2, 0, "unknown backend 'mpi' (gloo or nccl)")]
     [InlineData("gloo", 2, 2, "rank 2 is not in a world of 2")]
+    [InlineData("nccl", 2, 0, "NCCL needs the rank's CUDA device")]
     public void Bad_arguments_are_one_clear_error(string backend, int world, int rank, string message)
     {
         var e = Assert.Throws<TorchException>(() => ProcessGroup.Init(backend, "127.0.0.1", Ffmpeg.FreePort(), world, rank, TimeSpan.FromSeconds(1)));
 
         Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void NCCL_where_the_shim_or_the_machine_lacks_it_is_refused_at_once_not_after_waiting_for_the_ranks()
+    {
+        Assert.SkipWhen(ProcessGroup.IsAvailable("nccl"), "this machine runs NCCL");
+
+        // Rank 0 of 2, alone: a refusal that came after the rendezvous would wait the whole hour.
+        var e = Assert.Throws<TorchException>(() => ProcessGroup.Init("nccl", "127.0.0.1", Ffmpeg.FreePort(), 2, 0, TimeSpan.FromHours(1), device: 0));
+
+        Assert.Matches("built without NCCL|sees no CUDA device", e.Message);
     }
 }

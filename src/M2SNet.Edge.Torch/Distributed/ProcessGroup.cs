@@ -6,8 +6,11 @@ namespace M2SNet.Edge.Torch.Distributed;
 /// <summary>
 /// One rank's membership of a c10d process group (libtorch's distributed engine, as PyTorch's
 /// torch.distributed uses it): a TCPStore rendezvous that rank 0 serves at host:port, and a gloo
-/// group over it. Collectives work in place on the tensors given, bucketed into flat buffers of at
-/// most <see cref="BucketBytes"/> (one collective per bucket, not per tensor).
+/// (CPU) or NCCL (CUDA, in a shim built against a CUDA LibTorch) group over it. Collectives work in
+/// place on the tensors given, bucketed into flat buffers of at most <see cref="BucketBytes"/> (one
+/// collective per bucket, not per tensor). A collective that fails names the ranks that stopped
+/// answering: every rank beats a counter in the store, and a silent counter marks a rank that died
+/// or hangs.
 /// </summary>
 public sealed unsafe class ProcessGroup : IDisposable
 {
@@ -36,14 +39,21 @@ public sealed unsafe class ProcessGroup : IDisposable
 
     public long BucketBytes { get; set; } = DefaultBucketBytes;
 
-    /// <summary>Whether this shim was built with <paramref name="backend"/> ("gloo").</summary>
-    public static bool IsAvailable(string backend) => m2s_dist_available(backend) == 1;
-
-    /// <summary>Joins the group; returns once all <paramref name="worldSize"/> ranks have, or throws after <paramref name="timeout"/>.</summary>
-    public static ProcessGroup Init(string backend, string host, int port, int worldSize, int rank, TimeSpan timeout)
+    /// <summary>Whether this shim can run <paramref name="backend"/>: "gloo", or "nccl" (a CUDA build, with a GPU present).</summary>
+    public static bool IsAvailable(string backend)
     {
         EnsureLoaded();
-        var handle = m2s_dist_init(backend, host, port, worldSize, rank, (long)timeout.TotalMilliseconds);
+        return m2s_dist_available(backend) == 1;
+    }
+
+    /// <summary>
+    /// Joins the group; returns once all <paramref name="worldSize"/> ranks have, or throws after
+    /// <paramref name="timeout"/>. NCCL needs the rank's CUDA <paramref name="device"/>.
+    /// </summary>
+    public static ProcessGroup Init(string backend, string host, int port, int worldSize, int rank, TimeSpan timeout, int device = -1)
+    {
+        EnsureLoaded();
+        var handle = m2s_dist_init(backend, host, port, worldSize, rank, (long)timeout.TotalMilliseconds, device);
         if (handle == 0) throw new TorchException($"rank {rank} of {worldSize} could not join the {backend} group at {host}:{port}: {LastError()}");
         return new ProcessGroup(handle, backend, rank, worldSize, timeout);
     }

@@ -102,7 +102,7 @@ internal static unsafe partial class LibTorch
 
     // c10d (native/torch/m2s_torch.cpp, end): process groups for data-parallel training.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial int m2s_dist_available(string backend);
-    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial nint m2s_dist_init(string backend, string host, int port, int world, int rank, long timeoutMs);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)] public static partial nint m2s_dist_init(string backend, string host, int port, int world, int rank, long timeoutMs, int device);
     [LibraryImport(Library)] public static partial void m2s_dist_free(nint group);
     [LibraryImport(Library)] public static partial int m2s_dist_allreduce_mean(nint group, nint* tensors, int count, long bucketBytes);
     [LibraryImport(Library)] public static partial int m2s_dist_broadcast(nint group, nint* tensors, int count, int root, long bucketBytes);
