@@ -114,22 +114,33 @@ internal sealed class DistributedLaunch
 
     /// <summary>
     /// The device a rank trains on: a CUDA device without an index becomes the one of its local rank
-    /// (cuda:LOCAL_RANK, as torchrun's ranks choose), so the ranks of one machine share its GPUs.
+    /// (cuda:LOCAL_RANK, as torchrun's ranks choose; modulo the GPUs present when there are fewer).
     /// </summary>
     public static Device RankDevice(Device requested, int localRank) =>
-        requested.Type == DeviceType.CUDA && requested.Index < 0 ? new Device(DeviceType.CUDA, localRank) : requested;
+        requested.Type == DeviceType.CUDA && requested.Index < 0
+            ? new Device(DeviceType.CUDA, localRank % Math.Max(1, torch.cuda.is_available() ? torch.cuda.device_count() : 1))
+            : requested;
+
+    /// <summary>Whether more local ranks than GPUs train on CUDA, so that some share one (NCCL refuses that).</summary>
+    public static bool SharesGpus(Device device, int localRanks) =>
+        device.Type == DeviceType.CUDA && torch.cuda.is_available() && localRanks > torch.cuda.device_count();
 
     /// <summary>
     /// The backend for <paramref name="requested"/> on <paramref name="device"/>: auto is NCCL on a
     /// CUDA device where the shim has it, else gloo; a backend this shim cannot run is an error
     /// that says how to get it.
     /// </summary>
-    public static string ChooseBackend(string requested, Device device)
+    public static string ChooseBackend(string requested, Device device, bool sharedGpus = false)
     {
         var cuda = device.Type == DeviceType.CUDA;
         switch (requested)
         {
             case "auto":
+                if (cuda && sharedGpus)
+                {
+                    Console.WriteLine("note: collectives run through gloo: more ranks than GPUs on this machine, and NCCL needs a GPU of its own per rank");
+                    return ChooseBackend("gloo", device);
+                }
                 if (cuda && ProcessGroup.IsAvailable("nccl")) return "nccl";
                 if (cuda) Console.WriteLine("note: collectives run through gloo; NCCL is not in this shim build (build it against a CUDA LibTorch: TORCH_DIR=... build/bootstrap.sh torch-shim)");
                 return ChooseBackend("gloo", device);
@@ -138,6 +149,7 @@ internal sealed class DistributedLaunch
                 return "gloo";
             case "nccl":
                 if (!cuda) throw new CliException("--dist-backend nccl needs --device cuda");
+                if (sharedGpus) throw new CliException("--dist-backend nccl needs a GPU of its own per rank, and this machine has more local ranks than GPUs (use --dist-backend gloo)");
                 if (!ProcessGroup.IsAvailable("nccl")) throw new CliException("this libtorch shim has no NCCL, or no GPU is present: build it against a CUDA LibTorch (TORCH_DIR=... build/bootstrap.sh torch-shim), or use --dist-backend gloo");
                 return "nccl";
             default:

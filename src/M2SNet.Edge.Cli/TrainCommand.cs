@@ -67,7 +67,7 @@ internal static class TrainCommand
             if (place.Role == DistributedLaunch.Role.Rank)
             {
                 deviceValue = DistributedLaunch.RankDevice(deviceValue, place.LocalRank);
-                var backendName = DistributedLaunch.ChooseBackend(parse.GetValue(distributed.Backend)!, deviceValue);
+                var backendName = DistributedLaunch.ChooseBackend(parse.GetValue(distributed.Backend)!, deviceValue, DistributedLaunch.SharesGpus(deviceValue, place.LocalRanks));
                 group = DistributedLaunch.Join(backendName, place.World, place.Rank, place.Address, place.Port, TimeSpan.FromSeconds(parse.GetValue(distributed.Timeout)), deviceValue);
             }
             using var _ = group;
