@@ -511,6 +511,7 @@ M2S_API m2s_tensor m2s_mse_loss(m2s_tensor input, m2s_tensor target, int reducti
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -546,7 +547,7 @@ struct Heart {
   c10::intrusive_ptr<c10d::Store> store;  // a connection of its own
   std::mutex mutex;                       // one call on the connection at a time
   std::condition_variable wake;
-  bool stop = false;
+  std::atomic<bool> stop{false};  // set without the mutex, which a call blocked on the store may hold
 };
 
 // Reads every rank's beat count; throws when the store cannot be reached.
@@ -572,7 +573,6 @@ struct DistGroup {
   ~DistGroup() {
 #ifdef M2S_WITH_C10D
     if (heart) {
-      std::lock_guard<std::mutex> lock(heart->mutex);
       heart->stop = true;
       heart->wake.notify_all();
     }
@@ -634,7 +634,7 @@ std::shared_ptr<Heart> start_heart(const std::string& host, int port, int rank, 
       } catch (...) {
         return;  // the store is gone: nothing to beat for
       }
-      heart->wake.wait_for(lock, kBeat, [&] { return heart->stop; });
+      heart->wake.wait_for(lock, kBeat, [&] { return heart->stop.load(); });
     }
   }).detach();
   return heart;
