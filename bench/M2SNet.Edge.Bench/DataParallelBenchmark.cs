@@ -12,7 +12,9 @@ namespace M2SNet.Edge.Bench;
 /// Data-parallel training throughput: M2SNet-S training steps (structure loss, SGD) on one rank,
 /// then on two ranks joined by libtorch's c10d (gloo on loopback) with gradients averaged after
 /// every backward, each rank with one libtorch thread, alternated in one run. Samples per second,
-/// and the scaling efficiency: two ranks' rate over twice one rank's.
+/// and the scaling efficiency: two ranks' rate over twice one rank's, taken per round from the two
+/// runs measured next to each other (their order swapped every round, so drift in the machine's
+/// speed falls on both) and reported as the median over rounds with the spread.
 /// </summary>
 public static class DataParallelBenchmark
 {
@@ -24,7 +26,8 @@ public static class DataParallelBenchmark
         [property: JsonPropertyName("batch_per_rank")] int Batch,
         [property: JsonPropertyName("steps_per_run")] int Steps,
         [property: JsonPropertyName("samples_per_second")] IReadOnlyDictionary<int, double> SamplesPerSecond,
-        [property: JsonPropertyName("scaling_efficiency")] double Efficiency);
+        [property: JsonPropertyName("scaling_efficiency")] double Efficiency,
+        [property: JsonPropertyName("round_efficiencies")] IReadOnlyList<double> RoundEfficiencies);
 
     public static Report Run(bool quick, Action<string> progress)
     {
@@ -33,17 +36,26 @@ public static class DataParallelBenchmark
         const int batch = 2;
         const string model = "m2snet-s";
         set_num_threads(1);
+        var rounds = quick ? 1 : 5;
         var rates = new Dictionary<int, List<double>> { [1] = [], [2] = [] };
-        for (var round = 0; round < (quick ? 1 : 2); round++)
+        var efficiencies = new List<double>();
+        for (var round = 0; round < rounds; round++)
         {
-            foreach (var world in new[] { 1, 2 })
+            foreach (var world in round % 2 == 0 ? new[] { 1, 2 } : [2, 1])
             {
-                progress($"round {round + 1}: {world} rank(s), {steps} steps");
+                progress($"round {round + 1} of {rounds}: {world} rank(s), {steps} steps");
                 rates[world].Add(Measure(model, world, size, batch, steps));
             }
+            efficiencies.Add(rates[2][^1] / (2 * rates[1][^1]));
         }
-        var perSecond = rates.ToDictionary(r => r.Key, r => r.Value.Average());
-        return new Report("data-parallel", MachineInfo.Current(), model, size, batch, steps, perSecond, perSecond[2] / (2 * perSecond[1]));
+        var perSecond = rates.ToDictionary(r => r.Key, r => Median(r.Value));
+        return new Report("data-parallel", MachineInfo.Current(), model, size, batch, steps, perSecond, Median(efficiencies), efficiencies);
+    }
+
+    private static double Median(IReadOnlyList<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     /// <summary>Samples per second over all ranks for <paramref name="steps"/> steps after one warm-up step.</summary>

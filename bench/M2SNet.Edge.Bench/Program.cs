@@ -320,9 +320,10 @@ ddpCommand.SetAction(parse =>
     Console.WriteLine($"{report.Model} training steps, {report.Size}x{report.Size}, batch {report.Batch} per rank, {report.Steps} steps per run, {report.Machine.Cpu} ({report.Machine.LogicalCores} logical cores)");
     foreach (var (world, rate) in report.SamplesPerSecond)
     {
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {world} rank(s) of 1 thread: {rate,7:F2} samples/s"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {world} rank(s) of 1 thread: {rate,7:F2} samples/s (median)"));
     }
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scaling efficiency (2 ranks / twice 1 rank): {report.Efficiency:F2} (goal 0.85)"));
+    var spread = report.RoundEfficiencies.Count > 1 ? string.Create(CultureInfo.InvariantCulture, $", rounds {string.Join(" ", report.RoundEfficiencies.Select(e => e.ToString("F2", CultureInfo.InvariantCulture)))}") : "";
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scaling efficiency (2 ranks / twice 1 rank, median per round): {report.Efficiency:F2} (goal 0.85){spread}"));
     Console.WriteLine($"report: {ReportWriter.Write(parse.GetValue(ddpOut), "data-parallel", report)}");
     return 0;
 });
