@@ -34,6 +34,7 @@ public static class PipelineTailBenchmark
         ["Daemon:Pipeline:PreprocessOnInferenceThread"] = "false",
         ["Daemon:Pipeline:DecodeNice"] = "0",
         ["Daemon:Pipeline:StageSliceMicroseconds"] = "0",
+        ["Daemon:Pipeline:LockFreeWake"] = "false",
     };
 
     public static async Task<Report> RunAsync(bool quick, IProgress<string> progress, IReadOnlyDictionary<string, string?>? common = null)

@@ -287,7 +287,7 @@ precisionCommand.SetAction(parse =>
 var tailQuick = new Option<bool>("--quick") { Description = "one 4 s run of each, for CI" };
 var tailOut = new Option<DirectoryInfo?>("--out") { Description = "folder for the JSON report (default: bench/results)" };
 var tailCommand = new Command("tail",
-    "The pipeline's overhead (all but inference) at 1080p30, 1 client: the layout before issue 18 (preprocessing on its own thread, decoding at equal priority) and now, alternated in one run.")
+    "The pipeline's overhead (all but inference) at 1080p30, 1 client: the layout before issue 18 (preprocessing on its own thread, decoding at equal priority, semaphore hand-offs) and now, alternated in one run.")
 {
     tailQuick, tailOut,
 };

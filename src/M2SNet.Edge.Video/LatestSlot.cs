@@ -5,10 +5,16 @@ namespace M2SNet.Edge.Video;
 /// disposes it and counts a drop, so a slow reader sees the latest frame and never a queue of
 /// stale ones. One slot per consumer; safe for one writer and one reader on different threads.
 /// </summary>
-public sealed class LatestSlot<T> : IDisposable where T : class, IDisposable
+/// <param name="lockFreeWake">
+/// Whether a blocked <see cref="Take"/> sleeps on a <see cref="WakeSignal"/> (no lock passes from
+/// the publisher to the woken reader) or, when false, on a semaphore as before issue 18 (kept to
+/// measure the difference).
+/// </param>
+public sealed class LatestSlot<T>(bool lockFreeWake = true) : IDisposable where T : class, IDisposable
 {
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _signal = new(0, 1);
+    private readonly WakeSignal _wake = new();
     private T? _item;
     private long _published;
     private long _dropped;
@@ -43,6 +49,7 @@ public sealed class LatestSlot<T> : IDisposable where T : class, IDisposable
             _item = item;
             _published++;
         }
+        _wake.Wake();
         if (old is not null)
         {
             Interlocked.Increment(ref _dropped);
@@ -58,6 +65,11 @@ public sealed class LatestSlot<T> : IDisposable where T : class, IDisposable
     /// <summary>The newest item if there is one; the caller owns it.</summary>
     public bool TryTake(out T? item)
     {
+        if (Volatile.Read(ref _item) is null)
+        {
+            item = null;
+            return false;
+        }
         lock (_gate)
         {
             item = _item;
@@ -85,12 +97,14 @@ public sealed class LatestSlot<T> : IDisposable where T : class, IDisposable
     {
         while (true)
         {
+            var seen = _wake.Generation;
             if (TryTake(out var item)) return item;
             lock (_gate)
             {
                 if (_completed) return null;
             }
-            _signal.Wait(cancel);
+            if (lockFreeWake) _wake.Wait(seen, null, cancel);
+            else _signal.Wait(cancel);
         }
     }
 
@@ -98,6 +112,7 @@ public sealed class LatestSlot<T> : IDisposable where T : class, IDisposable
     public void Complete()
     {
         lock (_gate) _completed = true;
+        _wake.Wake();
         Signal();
     }
 

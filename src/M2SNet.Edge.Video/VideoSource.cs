@@ -56,6 +56,9 @@ public sealed record VideoSourceOptions
     /// stages would otherwise wait for a core at every hand-off. 0 leaves them equal.
     /// </summary>
     public int DecodeNice { get; init; }
+
+    /// <summary>Whether the frame slot wakes its reader without a lock (<see cref="LatestSlot{T}"/>); false only to measure the old way.</summary>
+    public bool LockFreeWake { get; init; } = true;
 }
 
 /// <summary>What happened to a source.</summary>
@@ -95,10 +98,11 @@ public sealed class VideoSource : IDisposable
     {
         _options = options;
         _log = log ?? NullLogger.Instance;
+        Frames = new(options.LockFreeWake);
     }
 
     /// <summary>The newest frame; take it, use it, dispose it.</summary>
-    public LatestSlot<Frame> Frames { get; } = new();
+    public LatestSlot<Frame> Frames { get; }
 
     public VideoSourceSpec Spec => _options.Source;
 

@@ -183,4 +183,135 @@ public sealed class LatestSlotTests
         Assert.Null(await slot.TakeAsync(TestContext.Current.CancellationToken));
         Assert.False(slot.Publish(new Item(8)));
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_blocked_reader_gets_every_item_that_was_not_replaced_and_wakes_for_completion(bool lockFreeWake)
+    {
+        const int count = 20_000;
+        using var slot = new LatestSlot<Item>(lockFreeWake);
+        var cancel = TestContext.Current.CancellationToken;
+        var taken = 0;
+        var lastId = -1;
+        var reader = Task.Factory.StartNew(() =>
+        {
+            while (slot.Take(cancel) is { } item)
+            {
+                Assert.True(item.Id > lastId, "items arrive in order");
+                Assert.False(item.Disposed);
+                lastId = item.Id;
+                taken++;
+                if (item.Id % 7 == 0) Thread.Yield();
+            }
+        }, cancel, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        for (var i = 0; i < count; i++)
+        {
+            slot.Publish(new Item(i));
+            if (i % 5 == 0) Thread.Yield();
+        }
+        slot.Complete();
+        // A lost wake-up leaves the reader asleep: fail then rather than hang the suite.
+        await reader.WaitAsync(TimeSpan.FromMinutes(2), cancel);
+
+        Assert.Equal(count, taken + slot.Dropped);
+        Assert.Equal(count - 1, lastId);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_blocked_reader_ends_when_cancelled(bool lockFreeWake)
+    {
+        using var slot = new LatestSlot<Item>(lockFreeWake);
+        using var stop = new CancellationTokenSource();
+        var waiting = new ManualResetEventSlim();
+        var reader = Task.Factory.StartNew(() =>
+        {
+            waiting.Set();
+            return slot.Take(stop.Token);
+        }, TestContext.Current.CancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        waiting.Wait(TestContext.Current.CancellationToken);
+
+        await stop.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => reader.WaitAsync(TimeSpan.FromMinutes(2), TestContext.Current.CancellationToken));
+        Assert.Equal(0, slot.Published);
+    }
+}
+
+public sealed class WakeSignalTests
+{
+    [Fact]
+    public void A_sleeper_returns_once_the_counter_moves_and_at_once_if_it_already_has()
+    {
+        var signal = new WakeSignal();
+        var seen = signal.Generation;
+        var woke = false;
+        var sleeper = new Thread(() => woke = signal.Wait(seen, null, TestContext.Current.CancellationToken));
+        sleeper.Start();
+
+        signal.Wake();
+
+        Assert.True(sleeper.Join(TimeSpan.FromMinutes(2)), "the sleeper was not woken");
+        Assert.True(woke);
+        Assert.Equal(seen + 1, signal.Generation);
+        Assert.True(signal.Wait(seen, TimeSpan.Zero, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public void Without_a_wake_the_sleeper_returns_false_at_its_timeout()
+    {
+        var signal = new WakeSignal();
+
+        Assert.False(signal.Wait(signal.Generation, TimeSpan.FromMilliseconds(20), TestContext.Current.CancellationToken));
+        Assert.False(signal.Wait(signal.Generation, TimeSpan.Zero, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task Cancelling_wakes_the_sleeper_with_an_exception()
+    {
+        var signal = new WakeSignal();
+        using var stop = new CancellationTokenSource();
+        var seen = signal.Generation;
+        var sleeper = Task.Factory.StartNew(() => signal.Wait(seen, null, stop.Token),
+            TestContext.Current.CancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        await stop.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sleeper.WaitAsync(TimeSpan.FromMinutes(2), TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task Many_wakes_against_many_sleeps_lose_none()
+    {
+        // A sleeper that checks, then sleeps: every wake after its check must end its sleep.
+        var signal = new WakeSignal();
+        var flag = 0;
+        const int rounds = 5_000;
+        var cancel = TestContext.Current.CancellationToken;
+        var sleeper = Task.Factory.StartNew(() =>
+        {
+            for (var i = 1; i <= rounds; i++)
+            {
+                while (true)
+                {
+                    var seen = signal.Generation;
+                    if (Volatile.Read(ref flag) >= i) break;
+                    signal.Wait(seen, null, cancel);
+                }
+            }
+        }, cancel, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        for (var i = 1; i <= rounds; i++)
+        {
+            Volatile.Write(ref flag, i);
+            signal.Wake();
+            if (i % 3 == 0) Thread.Yield();
+        }
+        await sleeper.WaitAsync(TimeSpan.FromMinutes(2), cancel);
+
+        Assert.Equal(rounds, Volatile.Read(ref flag));
+    }
 }

@@ -183,6 +183,14 @@ public sealed class PipelineOptions
     /// than when its slice ends. 0 keeps the default.
     /// </summary>
     public int StageSliceMicroseconds { get; set; } = 200;
+
+    /// <summary>
+    /// Hand frames between threads with a lock-free wake (a futex on Linux): the woken stage needs
+    /// nothing from the thread that woke it. False uses the semaphore of the layout before issue 18,
+    /// whose woken reader had to re-take a lock from the capture thread: when that thread was then
+    /// preempted by its own decoder threads, the frame waited up to a scheduler tick (4 ms).
+    /// </summary>
+    public bool LockFreeWake { get; set; } = true;
 }
 
 public sealed class ModelOptions

@@ -133,7 +133,7 @@ public sealed class PipelineHost(
             await active.FirstModel.WaitAsync(stoppingToken).ConfigureAwait(false);
         }
 
-        var sourceOptions = await Task.Run(() => SourceOptionsFrom(o.Source, o.Pipeline.DecodeNice, stoppingToken), stoppingToken).ConfigureAwait(false);
+        var sourceOptions = await Task.Run(() => SourceOptionsFrom(o.Source, o.Pipeline, stoppingToken), stoppingToken).ConfigureAwait(false);
         var backoff = TimeSpan.FromSeconds(1);
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -169,7 +169,7 @@ public sealed class PipelineHost(
         if (_source is null) return;
 
         _pipeline = new SegmentationPipeline(_source, active, publisher, metrics, loggers.CreateLogger<SegmentationPipeline>(),
-            o.Pipeline.PreprocessOnInferenceThread, TimeSpan.FromMicroseconds(o.Pipeline.StageSliceMicroseconds));
+            o.Pipeline.PreprocessOnInferenceThread, TimeSpan.FromMicroseconds(o.Pipeline.StageSliceMicroseconds), o.Pipeline.LockFreeWake);
         active.SetLive(_source, _pipeline);
         _pipeline.Start();
         _log.LogInformation("Streaming {Source} ({Properties}) through {Model} on {Provider}", _source.Spec, _source.Properties,
@@ -185,7 +185,7 @@ public sealed class PipelineHost(
         active.RetireStages();
     }
 
-    private VideoSourceOptions SourceOptionsFrom(SourceOptions o, int decodeNice, CancellationToken cancel)
+    private VideoSourceOptions SourceOptionsFrom(SourceOptions o, PipelineOptions pipeline, CancellationToken cancel)
     {
         var uri = o.Uri.Trim();
         var spec = uri.Equals(SampleVideos.SourceName, StringComparison.OrdinalIgnoreCase)
@@ -203,7 +203,8 @@ public sealed class PipelineHost(
             DeviceFourCC = o.FourCC,
             RegionOfInterest = roi.Mode,
             FixedRegion = roi.Fixed,
-            DecodeNice = decodeNice,
+            DecodeNice = pipeline.DecodeNice,
+            LockFreeWake = pipeline.LockFreeWake,
         };
     }
 

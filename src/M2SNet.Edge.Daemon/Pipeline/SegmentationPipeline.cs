@@ -29,8 +29,8 @@ public sealed class SegmentationPipeline : IDisposable
     private readonly MaskPublisher _publisher;
     private readonly PipelineMetrics _metrics;
     private readonly ILogger _log;
-    private readonly LatestSlot<FrameInFlight> _toInference = new();
-    private readonly LatestSlot<FrameInFlight> _toPostprocess = new();
+    private readonly LatestSlot<FrameInFlight> _toInference;
+    private readonly LatestSlot<FrameInFlight> _toPostprocess;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Thread> _threads = [];
 
@@ -38,8 +38,10 @@ public sealed class SegmentationPipeline : IDisposable
     private readonly TimeSpan _stageSlice;
 
     public SegmentationPipeline(VideoSource source, ActivePipeline active, MaskPublisher publisher, PipelineMetrics metrics, ILogger log,
-        bool preprocessOnInferenceThread = true, TimeSpan stageSlice = default)
+        bool preprocessOnInferenceThread = true, TimeSpan stageSlice = default, bool lockFreeWake = true)
     {
+        _toInference = new(lockFreeWake);
+        _toPostprocess = new(lockFreeWake);
         _preprocessOnInferenceThread = preprocessOnInferenceThread;
         _stageSlice = stageSlice;
         _source = source;
