@@ -52,11 +52,8 @@ public static class DataParallelBenchmark
         return new Report("data-parallel", MachineInfo.Current(), model, size, batch, steps, perSecond, Median(efficiencies), efficiencies);
     }
 
-    private static double Median(IReadOnlyList<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
+    // The benchmarks' one percentile definition; the round counts (1 or 5) are odd, so it is the middle value.
+    private static double Median(IEnumerable<double> values) => LatencyStats.Percentile([.. values.Order()], 50);
 
     /// <summary>Samples per second over all ranks for <paramref name="steps"/> steps after one warm-up step.</summary>
     private static double Measure(string model, int world, int size, int batch, int steps)
